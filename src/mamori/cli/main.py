@@ -1,0 +1,194 @@
+"""The ``mamori`` command: parse arguments, call the library, choose the exit code.
+
+Exit codes follow the peers' convention: 0 no finding at or above ``--fail-on`` (or no
+``--fail-on``), 1 such findings remain, 2 usage error or incomplete input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from datetime import date
+
+import click
+
+from mamori import __version__
+from mamori.model import Severity
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ("text", "json", "sarif", "junit")
+SEVERITIES = [s.name.lower() for s in Severity]
+
+
+class _Group(click.Group):
+    """Usage errors exit 2 with a one-line message, never a traceback."""
+
+    def main(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        kwargs.setdefault("standalone_mode", True)
+        return super().main(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mamori")
+def cli() -> None:
+    """mamori - the CSA secure container architecture, checked from commit to forensics."""
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES, case_sensitive=False),
+              help="Exit 1 when a finding at or above this severity remains.")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="Policy file (default: .mamori.yaml or mamori.yaml in the current directory).")
+@click.option("--no-config", is_flag=True, help="Ignore any policy file in the current directory.")
+@click.option("--rule", "only_rules", multiple=True, metavar="ID", help="Run only these rules (glob, repeatable).")
+@click.option("--skip-rule", multiple=True, metavar="ID", help="Do not run these rules (glob, repeatable).")
+@click.option("--severity", "min_severity", type=click.Choice(SEVERITIES, case_sensitive=False),
+              help="Report only findings at or above this severity.")
+@click.option("--color/--no-color", default=None, help="Colour text output (default: when stdout is a terminal).")
+def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | None, config: str | None,
+         no_config: bool, only_rules: tuple[str, ...], skip_rule: tuple[str, ...], min_severity: str | None,
+         color: bool | None) -> None:
+    """Scan Dockerfiles, Compose files and Kubernetes manifests (files or directories)."""
+    from dataclasses import replace
+
+    from mamori.policy.config import ConfigError, Policy, find_config, load_policy
+    from mamori.policy.engine import active_rules, decide
+    from mamori.report import render
+    from mamori.scan import load_paths
+
+    path = config or (None if no_config else find_config("."))
+    try:
+        policy = load_policy(path) if path else Policy()
+    except ConfigError as exc:
+        click.echo(f"mamori: policy error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    if fail_on:
+        policy = replace(policy, fail_on=Severity.parse(fail_on))
+    if skip_rule:
+        policy = replace(policy, disable=policy.disable + skip_rule)
+    if only_rules:
+        from mamori.rules.registry import all_rules
+        import fnmatch
+
+        keep = {r.id for r in all_rules() if any(fnmatch.fnmatchcase(r.id, p) for p in only_rules)}
+        if not keep:
+            raise click.UsageError(f"--rule {', '.join(only_rules)} matches no rule (see `mamori rules`)")
+        policy = replace(policy, enable=tuple(keep), disable=policy.disable + tuple(
+            r.id for r in all_rules() if r.id not in keep))
+    interactive = sys.stderr.isatty()
+    if interactive:
+        click.echo(f"mamori: scanning {', '.join(paths)} ...", err=True)
+    scan_set = load_paths(paths)
+    decision = decide(scan_set, policy, today=date.today())
+    if min_severity:
+        floor = Severity.parse(min_severity)
+        decision = replace(decision, findings=tuple(f for f in decision.findings if f.severity >= floor))
+    use_color = color if color is not None else (fmt == "text" and not output and sys.stdout.isatty())
+    _write(render(fmt, decision, active_rules(policy), color=use_color), output)
+    if output and interactive:
+        click.echo(f"mamori: {len(decision.findings)} findings written to {output}", err=True)
+    for err in decision.errors:
+        click.echo(f"mamori: error: {err}", err=True)
+    if decision.errors:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if decision.blocking else EXIT_OK)
+
+
+@cli.command()
+@click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--perspective", type=click.Choice(("dev", "ops")), help="Only controls for this perspective.")
+def controls(fmt: str, perspective: str | None) -> None:
+    """The CSA control catalog, the rules implementing each control, and coverage."""
+    from mamori.controls.catalog import load_catalog
+    from mamori.rules.registry import all_rules
+
+    rules = all_rules()
+    by_control: dict[str, list[str]] = {}
+    for r in rules:
+        for c in r.controls:
+            by_control.setdefault(c, []).append(r.id)
+    catalog = [c for c in load_catalog() if perspective is None or perspective in c.perspective]
+    if fmt == "json":
+        click.echo(json.dumps({
+            "controls": [{"id": c.id, "area": c.area, "area_title": c.area_title, "perspective": list(c.perspective),
+                          "how": list(c.how), "summary": c.summary, "rules": sorted(by_control.get(c.id, []))}
+                         for c in catalog],
+            "coverage": _coverage(catalog, by_control),
+        }, indent=2))
+        return
+    area = None
+    for c in catalog:
+        if c.area != area:
+            area = c.area
+            click.echo(f"\n{c.area}  {c.area_title}")
+        ids = sorted(by_control.get(c.id, []))
+        mark = "checked " if ids else ("provided" if "check" not in c.how else "GAP     ")
+        click.echo(f"  {c.id:<12} [{'/'.join(c.perspective):<7}] {mark} {len(ids):>2} rules  "
+                   f"{c.summary[:70]}{'...' if len(c.summary) > 70 else ''}")
+        if ids:
+            click.echo(f"               {', '.join(ids)}")
+    cov = _coverage(catalog, by_control)
+    click.echo("\nCoverage (controls with at least one rule / controls that a check can cover):")
+    for key, (have, want) in sorted(cov.items()):
+        click.echo(f"  {key:<22} {have:>3} / {want:<3}")
+
+
+def _coverage(catalog: list, by_control: dict[str, list[str]]) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
+    cov: dict[str, list[int]] = {}
+    for c in catalog:
+        checkable = "check" in c.how
+        for key in (f"area {c.area}", *(f"perspective {p}" for p in c.perspective), "all"):
+            entry = cov.setdefault(key, [0, 0])
+            if checkable:
+                entry[1] += 1
+                if by_control.get(c.id):
+                    entry[0] += 1
+    return {k: (v[0], v[1]) for k, v in cov.items()}
+
+
+@cli.command(name="rules")
+@click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def rules_cmd(fmt: str) -> None:
+    """Every rule: id, severity, CSA controls and the equivalent peer checks."""
+    from mamori.rules.registry import all_rules
+
+    rules = all_rules()
+    if fmt == "json":
+        click.echo(json.dumps([{"id": r.id, "title": r.title, "severity": r.severity.name.lower(),
+                                "controls": list(r.controls), "refs": list(r.refs), "scope": r.scope.value,
+                                "default_enabled": r.default_enabled, "remediation": r.remediation}
+                               for r in rules], indent=2))
+        return
+    counts = Counter(r.severity.name for r in rules)
+    for r in rules:
+        flag = "" if r.default_enabled else " (off by default)"
+        click.echo(f"{r.id:<16} {r.severity.name:<8} {','.join(r.controls):<28} {r.title}{flag}")
+        if r.refs:
+            click.echo(f"{'':<16} {'':<8} refs: {', '.join(r.refs)}")
+    click.echo(f"\n{len(rules)} rules ({', '.join(f'{k.lower()} {v}' for k, v in sorted(counts.items()))})")
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

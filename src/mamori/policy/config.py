@@ -1,0 +1,177 @@
+"""The policy file (``.mamori.yaml`` / ``mamori.yaml`` / ``--config``).
+
+One file serves the CLI scan and, later, the admission webhook and AuthZ plugin, so the
+CI verdict and the runtime verdict are taken under the same policy. Unknown keys and bad
+values are errors with file and line: a typo must not silently weaken a policy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from mamori.model import Severity
+from mamori.policy.settings import Settings
+from mamori.sources.yamldoc import Doc, load_docs
+
+CONFIG_NAMES = (".mamori.yaml", ".mamori.yml", "mamori.yaml", "mamori.yml")
+
+
+class ConfigError(Exception):
+    """A policy file that cannot be used; the message names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """Accept findings of ``rules`` where resource, path and container globs all match."""
+
+    rules: tuple[str, ...]
+    reason: str
+    expires: date | None = None
+    resource: str | None = None
+    path: str | None = None
+    container: str | None = None
+    line: int = 0
+    file: str = ""
+
+    def matches(self, rule_id: str, resource: str, path: str, container: str | None) -> bool:
+        if not any(r == "*" or fnmatch.fnmatchcase(rule_id, r) for r in self.rules):
+            return False
+        if self.resource and not fnmatch.fnmatchcase(resource, self.resource):
+            return False
+        if self.path and not (fnmatch.fnmatchcase(path, self.path) or fnmatch.fnmatchcase(
+                os.path.normpath(path), os.path.normpath(self.path))):
+            return False
+        if self.container and not fnmatch.fnmatchcase(container or "", self.container):
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    settings: Settings = field(default_factory=Settings)
+    enable: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    waivers: tuple[Waiver, ...] = ()
+    fail_on: Severity | None = None
+    source: str | None = None  # the file it was read from
+
+    def enabled(self, rule_id: str, default: bool) -> bool:
+        if any(fnmatch.fnmatchcase(rule_id, p) for p in self.disable):
+            return False
+        if any(fnmatch.fnmatchcase(rule_id, p) for p in self.enable):
+            return True
+        return default
+
+
+_TOP = {"rules", "fail-on", "required-labels", "allow", "waivers", "monitoring-images", "log-drivers", "min-replicas"}
+
+
+def find_config(start: str = ".") -> str | None:
+    for name in CONFIG_NAMES:
+        path = os.path.join(start, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _strs(doc: Doc, ptr: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: expected a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def _keys(doc: Doc, ptr: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: expected a mapping")
+    for k in value:
+        if k not in allowed:
+            raise ConfigError(f"{doc.file}:{doc.line_of(f'{ptr}/{k}')}: unknown key {k!r} "
+                              f"(expected one of {', '.join(sorted(allowed))})")
+    return value
+
+
+def _date(doc: Doc, ptr: str, value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _severity(doc: Doc, ptr: str, value: Any) -> Severity:
+    try:
+        return Severity.parse(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: {exc}") from None
+
+
+def load_policy(path: str) -> Policy:
+    """Read and validate a policy file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(1024 * 1024)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    docs, errors = load_docs(path, text)
+    if errors:
+        raise ConfigError(str(errors[0]))
+    if not docs or docs[0].data is None:
+        return Policy(source=path)
+    doc = docs[0]
+    top = _keys(doc, "", doc.data, _TOP)
+    rules = _keys(doc, "/rules", top.get("rules"), {"enable", "disable", "severity"})
+    sev = rules.get("severity") or {}
+    if not isinstance(sev, dict):
+        raise ConfigError(f"{doc.file}:{doc.line_of('/rules/severity')}: expected a mapping of rule id to severity")
+    allow = _keys(doc, "/allow", top.get("allow"), {"capabilities", "registries", "host-paths"})
+    waivers = []
+    raw_waivers = top.get("waivers") or []
+    if not isinstance(raw_waivers, list):
+        raise ConfigError(f"{doc.file}:{doc.line_of('/waivers')}: expected a list of waivers")
+    for i, w in enumerate(raw_waivers):
+        ptr = f"/waivers/{i}"
+        wd = _keys(doc, ptr, w, {"rule", "rules", "reason", "expires", "resource", "path", "container"})
+        ids = _strs(doc, ptr, wd.get("rules")) + _strs(doc, ptr, wd.get("rule"))
+        if not ids:
+            raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: a waiver needs `rule` or `rules`")
+        reason = wd.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: a waiver needs a `reason`")
+        waivers.append(Waiver(ids, reason.strip(), _date(doc, f"{ptr}/expires", wd.get("expires")),
+                              wd.get("resource"), wd.get("path"), wd.get("container"), doc.line_of(ptr), path))
+    base = Settings()
+    settings = Settings(
+        required_labels=_strs(doc, "/required-labels", top["required-labels"]) if "required-labels" in top
+        else base.required_labels,
+        allowed_capabilities=tuple(c.upper().removeprefix("CAP_") for c in _strs(doc, "/allow/capabilities",
+                                                                                 allow.get("capabilities"))),
+        allowed_registries=_strs(doc, "/allow/registries", allow.get("registries")),
+        allowed_host_paths=_strs(doc, "/allow/host-paths", allow.get("host-paths")),
+        monitoring_patterns=base.monitoring_patterns + _strs(doc, "/monitoring-images", top.get("monitoring-images")),
+        central_log_drivers=_strs(doc, "/log-drivers", top["log-drivers"]) if "log-drivers" in top
+        else base.central_log_drivers,
+        min_replicas=int(top.get("min-replicas", base.min_replicas)),
+    )
+    return Policy(
+        settings=settings,
+        enable=_strs(doc, "/rules/enable", rules.get("enable")),
+        disable=_strs(doc, "/rules/disable", rules.get("disable")),
+        severity={str(k): _severity(doc, f"/rules/severity/{k}", v) for k, v in sev.items()},
+        waivers=tuple(waivers),
+        fail_on=_severity(doc, "/fail-on", top["fail-on"]) if top.get("fail-on") else None,
+        source=path,
+    )

@@ -1,0 +1,34 @@
+"""CSA-3.1.2.1: tenancy and data sensitivity are written on the workload, in one vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mamori.model import Severity, SourceKind, Workload
+from mamori.rules.registry import Context, Hit, Scope, hit, rule
+
+C = "CSA-3.1.2.1"
+
+
+@rule(id="MAM-TEN-001", title="Tenancy or data-classification label missing", severity=Severity.LOW, controls=[C],
+      scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES, SourceKind.COMPOSE, SourceKind.DOCKER],
+      remediation="Label every workload with the organisation's tenancy and data-classification labels "
+                  "(names set by `required-labels` in the policy).")
+def required_labels(ctx: Context, w: Workload) -> Iterator[Hit]:
+    """Placement on suitably isolated hosts and audit both start from these labels."""
+    have = set(w.labels) | set(w.template_labels)
+    missing = [name for name in ctx.settings.required_labels if name not in have]
+    if missing:
+        yield hit(w.labels_loc or w.loc, f"{w.ident.kind} {w.ident.name!r} lacks label(s) {', '.join(missing)}")
+
+
+@rule(id="MAM-TEN-002", title="Workload in the default namespace", severity=Severity.LOW, controls=[C],
+      scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES],
+      remediation="Give each tenant/application its own namespace and set `metadata.namespace`.",
+      refs=["trivy:KSV-0110", "checkov:CKV_K8S_21", "kubescape:C-0061"])
+def default_namespace(ctx: Context, w: Workload) -> Iterator[Hit]:
+    """The default namespace mixes tenants and carries no isolation policy of its own."""
+    ns = w.namespace
+    if ns is not None and ns.value in (None, "", "default"):
+        how = "is in the default namespace" if ns.explicit else "sets no namespace (default)"
+        yield hit(ns, f"{w.ident.kind} {w.ident.name!r} {how}")
