@@ -10,8 +10,13 @@ from mamori.rules.registry import Context, Hit, Scope, hit, rule
 
 C = "CSA-3.1.2.5"
 DANGEROUS = frozenset({
-    "ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "BPF", "PERFMON", "DAC_READ_SEARCH",
-    "SYS_BOOT", "MAC_ADMIN", "MAC_OVERRIDE", "SYS_TIME", "SYSLOG", "SYS_RESOURCE", "LINUX_IMMUTABLE", "SETFCAP",
+    "ALL", "SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT",
+    "MAC_ADMIN", "MAC_OVERRIDE", "SETPCAP",
+})
+# The Pod Security Standards "baseline" set: what a container may add without being privileged.
+BASELINE = frozenset({
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP",
+    "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 })
 
 
@@ -23,7 +28,8 @@ def _drops_all(c: Container) -> bool:
       scope=Scope.CONTAINER,
       remediation="Drop every capability (`capabilities: {drop: [ALL]}` / `cap_drop: [ALL]`) and add back only "
                   "those the process needs.",
-      refs=["trivy:KSV-0003", "checkov:CKV_K8S_37"])
+      refs=["trivy:KSV-0003", "trivy:KSV-0106", "checkov:CKV_K8S_37", "polaris:insecureCapabilities",
+            "cis-docker:5.4"])
 def not_dropped(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """The runtime's default set (CHOWN, SETUID, NET_RAW ...) is far more than most processes need."""
     if c.capabilities is not None and not _drops_all(c):
@@ -33,7 +39,7 @@ def not_dropped(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 @rule(id="MAM-CAP-002", title="Capabilities added", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
       remediation="Remove `add`/`cap_add` entries, or allowlist the ones the process needs "
                   "(`allow.capabilities` in the policy).",
-      refs=["trivy:KSV-0022", "checkov:CKV_K8S_25", "cis-docker:5.4"])
+      refs=["checkov:CKV_K8S_25", "cis-docker:5.4"])
 def added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Every added capability widens what an attacker in the container can do to the kernel."""
     allowed = set(ctx.settings.allowed_capabilities)
@@ -47,7 +53,7 @@ def added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
       scope=Scope.CONTAINER,
       remediation="Remove SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, BPF and similar capabilities; "
                   "they allow container escape.",
-      refs=["kubescape:C-0046", "polaris:dangerousCapabilities"])
+      refs=["kubescape:C-0046"])
 def dangerous(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """These capabilities are each enough to escape a container or control the host's network."""
     for a in c.cap_add:
@@ -58,25 +64,43 @@ def dangerous(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 @rule(id="MAM-CAP-004", title="SYS_ADMIN capability added", severity=Severity.HIGH, controls=[C],
       scope=Scope.CONTAINER, remediation="Remove SYS_ADMIN; it is nearly equivalent to privileged mode.",
-      refs=["trivy:KSV-0005", "checkov:CKV_K8S_39"])
+      refs=["trivy:KSV-0005", "checkov:CKV_K8S_39", "kubescape:C-0057", "polaris:dangerousCapabilities"])
 def sys_admin(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """SYS_ADMIN allows mounting filesystems and most of what privileged mode allows."""
     for a in c.cap_add:
-        if cap_name(a.value) in ("SYS_ADMIN", "ALL"):
-            yield hit(a, f"container {c.name!r} adds {cap_name(a.value)}")
+        if cap_name(a.value) == "SYS_ADMIN":
+            yield hit(a, f"container {c.name!r} adds SYS_ADMIN")
 
 
 @rule(id="MAM-CAP-005", title="NET_RAW not dropped", severity=Severity.MEDIUM, controls=[C], scope=Scope.CONTAINER,
       remediation="Drop NET_RAW (or ALL): raw sockets allow spoofing and ARP/DNS attacks on neighbours.",
-      refs=["checkov:CKV_K8S_28", "kube-linter:drop-net-raw-capability", "trivy:KSV-0119"])
+      refs=["checkov:CKV_K8S_28"])
 def net_raw(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """NET_RAW is in the default set and enables packet crafting against other containers."""
     if c.capabilities is None:
         return
     dropped = {cap_name(d.value) for d in c.cap_drop}
-    if "ALL" in dropped or "NET_RAW" in dropped:
-        added_back = [a for a in c.cap_add if cap_name(a.value) == "NET_RAW"]
-        if added_back:
-            yield hit(added_back[0], f"container {c.name!r} adds NET_RAW back")
-        return
-    yield hit(c.capabilities, f"container {c.name!r} keeps NET_RAW")
+    if "ALL" not in dropped and "NET_RAW" not in dropped:
+        yield hit(c.capabilities, f"container {c.name!r} does not drop NET_RAW")
+
+
+@rule(id="MAM-CAP-006", title="Capability outside the baseline set added", severity=Severity.MEDIUM, controls=[C],
+      scope=Scope.CONTAINER,
+      remediation="Add only capabilities from the Pod Security baseline set, and only those the process needs.",
+      refs=["trivy:KSV-0022"])
+def beyond_baseline(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Capabilities beyond the baseline set are what Pod Security "baseline" forbids: they reach the host."""
+    for a in c.cap_add:
+        name = cap_name(a.value)
+        if name not in BASELINE and name not in ctx.settings.allowed_capabilities:
+            yield hit(a, f"container {c.name!r} adds {name}, outside the baseline capability set")
+
+
+@rule(id="MAM-CAP-007", title="NET_RAW added", severity=Severity.MEDIUM, controls=[C], scope=Scope.CONTAINER,
+      remediation="Remove NET_RAW (and ALL) from the added capabilities.",
+      refs=["trivy:KSV-0119", "kube-linter:drop-net-raw-capability"])
+def net_raw_added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Adding NET_RAW back undoes the drop and re-enables raw sockets."""
+    for a in c.cap_add:
+        if cap_name(a.value) in ("NET_RAW", "ALL"):
+            yield hit(a, f"container {c.name!r} adds {cap_name(a.value)}")

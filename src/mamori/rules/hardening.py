@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mamori.model import Container, Role, Severity, Workload
+from mamori.model import Container, Role, Severity, SourceKind, Workload
 from mamori.rules.registry import Context, Hit, Scope, hit, rule
 
 C = "CSA-3.1.8.8"
@@ -27,7 +27,7 @@ def writable_root(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
       controls=[C, "CSA-3.1.2.5"], scope=Scope.CONTAINER,
       remediation="Use the runtime's default seccomp profile (`seccompProfile: {type: RuntimeDefault}`); remove "
                   "`seccomp:unconfined`.",
-      refs=["trivy:KSV-0104", "cis-docker:5.22"])
+      refs=["trivy:KSV-0104", "trivy:KSV-0030", "checkov:CKV_K8S_31", "kubescape:C-0210", "cis-docker:5.22"])
 def seccomp_unconfined(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Without seccomp every syscall, including rarely used and exploitable ones, reaches the kernel."""
     if c.seccomp is not None and c.seccomp.value == "Unconfined":
@@ -37,7 +37,7 @@ def seccomp_unconfined(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]
 @rule(id="MAM-HARD-003", title="No seccomp profile", severity=Severity.MEDIUM, controls=[C, "CSA-3.1.2.5"],
       scope=Scope.CONTAINER,
       remediation="Set `seccompProfile: {type: RuntimeDefault}` at pod or container level.",
-      refs=["trivy:KSV-0030", "checkov:CKV_K8S_31", "kubescape:C-0210"])
+      refs=["trivy:KSV-0104", "trivy:KSV-0030", "checkov:CKV_K8S_31", "kubescape:C-0210"])
 def seccomp_missing(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Kubernetes runs pods unconfined unless a seccomp profile is set (the kubelet default is off)."""
     if c.seccomp is not None and c.seccomp.value is None:
@@ -65,3 +65,25 @@ def selinux_weakened(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
         yield hit(c.selinux_disabled, f"container {c.name!r} disables SELinux labelling")
     if c.selinux_type is not None and c.selinux_type.value and c.selinux_type.value not in SAFE_SELINUX_TYPES:
         yield hit(c.selinux_type, f"container {c.name!r} uses SELinux type {c.selinux_type.value}")
+
+
+@rule(id="MAM-HARD-006", title="Container has no securityContext", severity=Severity.LOW, controls=[C, "CSA-3.1.2.3"],
+      scope=Scope.CONTAINER,
+      remediation="Give every container a securityContext (runAsNonRoot, allowPrivilegeEscalation: false, "
+                  "readOnlyRootFilesystem, capabilities drop ALL).",
+      refs=["checkov:CKV_K8S_30", "trivy:KSV-0118"])
+def no_container_security_context(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """A container without any securityContext runs with every runtime default, none of them hardened."""
+    if c.security_context is not None and not c.security_context.value:
+        yield hit(c.security_context, f"container {c.name!r} has no securityContext")
+
+
+@rule(id="MAM-HARD-007", title="Pod has no securityContext", severity=Severity.LOW, controls=[C, "CSA-3.1.2.3"],
+      scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES],
+      remediation="Set a pod securityContext (runAsNonRoot, runAsUser/runAsGroup, fsGroup, seccompProfile).",
+      refs=["checkov:CKV_K8S_29"])
+def no_pod_security_context(ctx: Context, w: Workload) -> Iterator[Hit]:
+    """Pod-level defaults protect every container, including ones added later by sidecar injection."""
+    psc = w.extra.get("pod_security_context")
+    if psc is not None and not psc.value:
+        yield hit(psc, f"{w.ident.kind} {w.ident.name!r} sets no pod securityContext")

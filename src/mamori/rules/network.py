@@ -14,7 +14,8 @@ SSH_PORTS = frozenset({22, 2222})
 
 @rule(id="MAM-NET-001", title="Namespace without NetworkPolicy", severity=Severity.MEDIUM,
       controls=["CSA-3.1.9.3", "CSA-3.1.5.4"], scope=Scope.SET,
-      remediation="Add a default-deny NetworkPolicy to every namespace, then allow the flows each workload needs.")
+      remediation="Add a default-deny NetworkPolicy to every namespace, then allow the flows each workload needs.",
+      refs=["kube-linter:non-isolated-pod", "kubescape:C-0260", "checkov:CKV2_K8S_6"])
 def namespace_without_netpol(ctx: Context) -> Iterator[Hit]:
     """Some namespaces are isolated and this one is not: its pods accept traffic from every tenant."""
     if not ctx.index.netpol_namespaces:
@@ -28,13 +29,17 @@ def namespace_without_netpol(ctx: Context) -> Iterator[Hit]:
 
 @rule(id="MAM-NET-002", title="Workload not selected by any NetworkPolicy", severity=Severity.LOW,
       controls=["CSA-3.1.9.3", "CSA-3.1.5.4"], scope=Scope.SET,
-      remediation="Add a NetworkPolicy whose podSelector matches this workload (or a namespace-wide default deny).")
+      remediation="Add a NetworkPolicy whose podSelector matches this workload (or a namespace-wide default deny).",
+      refs=["kube-linter:non-isolated-pod", "kubescape:C-0260", "checkov:CKV2_K8S_6"])
 def pod_not_isolated(ctx: Context) -> Iterator[Hit]:
-    """Policies exist in the namespace, but none selects these pods: they stay open."""
+    """No policy in the scanned files selects these pods, so they accept traffic from anywhere.
+
+    Where other namespaces have policies and this one has none, MAM-NET-001 says so instead.
+    """
     for w in ctx.index.k8s_workloads:
         ns = namespace_of(w.ident.namespace)
-        pols = ctx.index.netpols.get(ns)
-        if not pols:
+        pols = ctx.index.netpols.get(ns, [])
+        if not pols and ctx.index.netpol_namespaces:
             continue
         labels = w.template_labels
         if not any(p.selects_all or (p.pod_selector and all(labels.get(k) == v for k, v in p.pod_selector.items()))

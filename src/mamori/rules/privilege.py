@@ -41,14 +41,25 @@ def privileged(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 def privilege_escalation(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Without no_new_privs a setuid binary in the image can raise the process's privileges."""
     ape = c.allow_privilege_escalation
-    if ape is not None and ape.value is not False:
-        how = "allows privilege escalation" if ape.explicit else "does not disable privilege escalation"
-        yield hit(ape, f"container {c.name!r} {how}")
+    if ape is not None and ape.value is None:
+        yield hit(ape, f"container {c.name!r} does not disable privilege escalation")
+
+
+@rule(id="MAM-PRIV-016", title="Privilege escalation explicitly allowed", severity=Severity.HIGH, controls=[C],
+      scope=Scope.CONTAINER,
+      remediation="Set `allowPrivilegeEscalation: false`.",
+      refs=["trivy:KSV-0001", "checkov:CKV_K8S_20", "kubescape:C-0016", "polaris:privilegeEscalationAllowed",
+            "kube-linter:privilege-escalation-container", "cis-docker:5.26"])
+def privilege_escalation_allowed(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Explicitly allowing escalation is a deliberate opt-out of no_new_privs: setuid binaries work again."""
+    ape = c.allow_privilege_escalation
+    if ape is not None and ape.value is True:
+        yield hit(ape, f"container {c.name!r} sets allowPrivilegeEscalation: true")
 
 
 @rule(id="MAM-PRIV-003", title="Host PID namespace shared", severity=Severity.HIGH, controls=[C],
       scope=Scope.WORKLOAD, remediation="Remove `hostPID: true` / `pid: host`.",
-      refs=["trivy:KSV-0010", "checkov:CKV_K8S_17", "polaris:hostPIDSet", "kube-linter:host-pid", "cis-docker:5.16"])
+      refs=["trivy:KSV-0010", "checkov:CKV_K8S_17", "kubescape:C-0038", "polaris:hostPIDSet", "kube-linter:host-pid", "cis-docker:5.16"])
 def host_pid(ctx: Context, w: Workload) -> Iterator[Hit]:
     """Sharing the host PID namespace lets the container see and signal every host process."""
     if w.host_pid is not None and w.host_pid.value:
@@ -57,7 +68,7 @@ def host_pid(ctx: Context, w: Workload) -> Iterator[Hit]:
 
 @rule(id="MAM-PRIV-004", title="Host IPC namespace shared", severity=Severity.HIGH, controls=[C],
       scope=Scope.WORKLOAD, remediation="Remove `hostIPC: true` / `ipc: host`.",
-      refs=["trivy:KSV-0008", "checkov:CKV_K8S_18", "polaris:hostIPCSet", "kube-linter:host-ipc", "cis-docker:5.17"])
+      refs=["trivy:KSV-0008", "checkov:CKV_K8S_18", "kubescape:C-0038", "polaris:hostIPCSet", "kube-linter:host-ipc", "cis-docker:5.17"])
 def host_ipc(ctx: Context, w: Workload) -> Iterator[Hit]:
     """Host IPC exposes shared memory and semaphores of every host process."""
     if w.host_ipc is not None and w.host_ipc.value:
@@ -103,8 +114,8 @@ def _root_user(user: str | None) -> bool:
       scope=Scope.CONTAINER,
       remediation="Set `runAsNonRoot: true` and a non-zero `runAsUser` (Kubernetes), `user: \"10001:10001\"` "
                   "(Compose) or a non-root `USER` (Dockerfile).",
-      refs=["trivy:KSV-0012", "checkov:CKV_K8S_23", "kubescape:C-0013", "polaris:runAsRootAllowed",
-            "kube-linter:run-as-non-root", "trivy:DS-0002"])
+      refs=["checkov:CKV_K8S_23", "kubescape:C-0013", "polaris:runAsRootAllowed", "kube-linter:run-as-non-root",
+            "trivy:DS-0002"])
 def may_run_as_root(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Root in a container is one kernel bug away from root on the host; nothing forces non-root here."""
     if c.run_as_non_root is not None:  # Kubernetes-style settings
@@ -198,3 +209,24 @@ def low_gid(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     if gid is None or gid < 10000:
         msg = "sets no runAsGroup" if gid is None else f"runs with GID {gid}"
         yield hit(c.run_as_group, f"container {c.name!r} {msg} (10000 or more expected)")
+
+
+@rule(id="MAM-PRIV-017", title="runAsNonRoot not enforced", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
+      remediation="Set `runAsNonRoot: true` in the pod or container securityContext so the kubelet refuses root.",
+      refs=["trivy:KSV-0012"])
+def run_as_non_root_unset(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Only runAsNonRoot makes the kubelet refuse to start a container whose image switches back to root."""
+    if c.run_as_non_root is not None and c.run_as_non_root.value is not True:
+        yield hit(c.run_as_non_root, f"container {c.name!r} does not set runAsNonRoot: true")
+
+
+@rule(id="MAM-PRIV-018", title="Container may run with the root group", severity=Severity.LOW, controls=[C],
+      scope=Scope.CONTAINER,
+      remediation="Set a non-zero `runAsGroup` (and `fsGroup`) so files the process creates are not root-group.",
+      refs=["kubescape:C-0013"])
+def root_group(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Without runAsGroup the primary group comes from the image, usually GID 0 with root's group rights."""
+    g = c.run_as_group
+    if g is not None and c.run_as_non_root is not None and (g.value is None or g.value == 0):
+        what = "sets runAsGroup: 0" if g.value == 0 else "sets no runAsGroup (GID 0 from the image)"
+        yield hit(g, f"container {c.name!r} {what}")

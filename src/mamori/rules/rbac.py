@@ -116,7 +116,7 @@ def default_sa(ctx: Context, w: Workload) -> Iterator[Hit]:
 @rule(id="MAM-RBAC-009", title="Service account token mounted", severity=Severity.MEDIUM,
       controls=[C, "CSA-3.1.10.1"], scope=Scope.WORKLOAD,
       remediation="Set `automountServiceAccountToken: false` unless the workload calls the Kubernetes API.",
-      refs=["trivy:KSV-0036", "checkov:CKV_K8S_38", "polaris:automountServiceAccountToken"])
+      refs=["checkov:CKV_K8S_38", "polaris:automountServiceAccountToken", "kubescape:C-0034"])
 def token_automount(ctx: Context, w: Workload) -> Iterator[Hit]:
     """A mounted API token lets anyone who gets into the container talk to the API server."""
     at = w.automount_token
@@ -130,3 +130,25 @@ def token_automount(ctx: Context, w: Workload) -> Iterator[Hit]:
                     namespace_of(res.meta.ident.namespace) == ns and res.automount.value is False:
                 return
     yield hit(at, f"{w.ident.kind} {w.ident.name!r} mounts a service account token")
+
+
+@rule(id="MAM-RBAC-010", title="Default service account automounts its token", severity=Severity.MEDIUM,
+      controls=[C, "CSA-3.1.10.1"], scope=Scope.RESOURCE, types=[r.ServiceAccount],
+      remediation="Set `automountServiceAccountToken: false` on the `default` ServiceAccount of every namespace.",
+      refs=["checkov:CKV_K8S_41", "kubescape:C-0034"])
+def default_sa_automount(ctx: Context, sa: r.ServiceAccount) -> Iterator[Hit]:
+    """Every pod that names no account gets the default one's token unless it is switched off there."""
+    if sa.meta.ident.name == "default" and sa.automount.value is not False:
+        yield hit(sa.automount, "the default ServiceAccount does not disable token automounting")
+
+
+@rule(id="MAM-RBAC-011", title="Role bound to a default service account", severity=Severity.MEDIUM, controls=[C],
+      scope=Scope.RESOURCE, types=[r.RoleBinding],
+      remediation="Bind roles to a dedicated ServiceAccount, never to `default`.",
+      refs=["checkov:CKV_K8S_42"])
+def default_sa_binding(ctx: Context, b: r.RoleBinding) -> Iterator[Hit]:
+    """Rights bound to `default` are given to every pod in the namespace that names no account."""
+    for s in b.subjects:
+        if s.kind == "ServiceAccount" and s.name == "default":
+            yield hit(b.meta.loc, f"{b.meta.ident.kind} {b.meta.ident.name!r} grants {b.role_name.value!r} to the "
+                                  f"default service account")

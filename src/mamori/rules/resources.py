@@ -24,7 +24,7 @@ def _missing(c: Container, pick: str) -> Val[str | None] | None:
 @rule(id="MAM-RES-001", title="No CPU limit", severity=Severity.LOW, controls=LIMITS, scope=Scope.CONTAINER,
       remediation="Set `resources.limits.cpu` (Kubernetes) or `deploy.resources.limits.cpus` / `cpus` (Compose).",
       refs=["trivy:KSV-0011", "checkov:CKV_K8S_11", "polaris:cpuLimitsMissing", "kubescape:C-0270",
-            "cis-docker:5.11"])
+            "kubescape:C-0050", "kube-linter:unset-cpu-requirements", "cis-docker:5.11"])
 def no_cpu_limit(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """A container without a CPU limit can starve its neighbours (noisy tenant)."""
     v = _missing(c, "cpu_limit")
@@ -36,7 +36,7 @@ def no_cpu_limit(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
       remediation="Set `resources.limits.memory` (Kubernetes) or `deploy.resources.limits.memory` / `mem_limit` "
                   "(Compose).",
       refs=["trivy:KSV-0018", "checkov:CKV_K8S_13", "polaris:memoryLimitsMissing", "kubescape:C-0271",
-            "cis-docker:5.10"])
+            "kubescape:C-0004", "kube-linter:unset-memory-requirements", "cis-docker:5.10"])
 def no_memory_limit(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Without a memory limit one leak or attack exhausts the node's memory for every tenant."""
     v = _missing(c, "memory_limit")
@@ -46,7 +46,8 @@ def no_memory_limit(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 @rule(id="MAM-RES-003", title="No CPU request", severity=Severity.LOW, controls=REQUESTS, scope=Scope.CONTAINER,
       remediation="Set `resources.requests.cpu` (or `deploy.resources.reservations.cpus`).",
-      refs=["trivy:KSV-0015", "checkov:CKV_K8S_10", "polaris:cpuRequestsMissing", "kubescape:C-0268"])
+      refs=["trivy:KSV-0015", "checkov:CKV_K8S_10", "polaris:cpuRequestsMissing", "kubescape:C-0268",
+            "kubescape:C-0050", "kube-linter:unset-cpu-requirements"])
 def no_cpu_request(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """The scheduler places pods by requests; without one the pod is best-effort and evicted first."""
     v = _missing(c, "cpu_request")
@@ -56,7 +57,8 @@ def no_cpu_request(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 @rule(id="MAM-RES-004", title="No memory request", severity=Severity.LOW, controls=REQUESTS, scope=Scope.CONTAINER,
       remediation="Set `resources.requests.memory` (or `deploy.resources.reservations.memory`).",
-      refs=["trivy:KSV-0016", "checkov:CKV_K8S_12", "polaris:memoryRequestsMissing", "kubescape:C-0269"])
+      refs=["trivy:KSV-0016", "checkov:CKV_K8S_12", "polaris:memoryRequestsMissing", "kubescape:C-0269",
+            "kubescape:C-0004", "kube-linter:unset-memory-requirements"])
 def no_memory_request(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Memory requests let the scheduler keep nodes from being overcommitted."""
     v = _missing(c, "memory_request")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mamori.model import Severity, SourceKind, Workload
+from mamori.model import resources as r
 from mamori.rules.registry import Context, Hit, Scope, hit, rule
 
 C = "CSA-3.1.2.1"
@@ -25,10 +26,28 @@ def required_labels(ctx: Context, w: Workload) -> Iterator[Hit]:
 @rule(id="MAM-TEN-002", title="Workload in the default namespace", severity=Severity.LOW, controls=[C],
       scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES],
       remediation="Give each tenant/application its own namespace and set `metadata.namespace`.",
-      refs=["trivy:KSV-0110", "checkov:CKV_K8S_21", "kubescape:C-0061"])
+      refs=["trivy:KSV-0110", "checkov:CKV_K8S_21", "kubescape:C-0061", "kube-linter:use-namespace"])
 def default_namespace(ctx: Context, w: Workload) -> Iterator[Hit]:
     """The default namespace mixes tenants and carries no isolation policy of its own."""
     ns = w.namespace
     if ns is not None and ns.value in (None, "", "default"):
         how = "is in the default namespace" if ns.explicit else "sets no namespace (default)"
         yield hit(ns, f"{w.ident.kind} {w.ident.name!r} {how}")
+
+
+NAMESPACED = (r.Service, r.Secret, r.ServiceAccount, r.Role, r.RoleBinding, r.ConfigMap, r.Ingress)
+
+
+@rule(id="MAM-TEN-003", title="Object in the default namespace", severity=Severity.LOW, controls=[C],
+      scope=Scope.RESOURCE, types=NAMESPACED,
+      remediation="Put the object in the namespace of the tenant/application it belongs to.",
+      refs=["checkov:CKV_K8S_21", "kube-linter:use-namespace"])
+def default_namespace_object(ctx: Context, res: r.Resource) -> Iterator[Hit]:
+    """Services, secrets and roles in the default namespace are shared by everyone who can reach it."""
+    meta = res.meta
+    if isinstance(res, r.Role | r.RoleBinding) and res.cluster:
+        return
+    if (meta.ident.kind, meta.ident.name) in (("ServiceAccount", "default"), ("Service", "kubernetes")):
+        return
+    if meta.ident.namespace in (None, "", "default"):
+        yield hit(meta.loc, f"{meta.ident.kind} {meta.ident.name!r} is in the default namespace")
