@@ -15,15 +15,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	@echo "== mamori scan examples/insecure (a project with the usual mistakes) =="
-	-$(BIN)/mamori scan --no-config examples/insecure
+	@echo "== mamori scan examples/insecure: a small shop app with the usual mistakes =="
+	-$(BIN)/mamori scan --config examples/mamori.yaml examples/insecure
 	@echo
-	@echo "== mamori scan examples/hardened (the same project, hardened) =="
-	$(BIN)/mamori scan --no-config examples/hardened
+	@echo "== mamori scan examples/hardened: the same app under the same policy, hardened =="
+	$(BIN)/mamori scan --config examples/mamori.yaml examples/hardened
 	@echo
-	@echo "== exit code with --fail-on high: 1 for insecure, 0 for hardened =="
-	-$(BIN)/mamori scan --no-config --fail-on high --format json --output /dev/null examples/insecure; echo "insecure: exit $$?"
-	$(BIN)/mamori scan --no-config --fail-on high --format json --output /dev/null examples/hardened; echo "hardened: exit $$?"
+	@echo "== the policy gate (examples/mamori.yaml: fail-on medium) =="
+	@$(BIN)/mamori scan --config examples/mamori.yaml --format sarif --output /dev/null examples/insecure; echo "insecure: exit $$? (1 = blocked)"
+	@$(BIN)/mamori scan --config examples/mamori.yaml --format sarif --output /dev/null examples/hardened; echo "hardened: exit $$? (0 = allowed)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from mamori.model import InputError, ScanSet, Skipped
+from mamori.policy.config import CONFIG_NAMES
 from mamori.sources import is_dockerfile, is_yaml, load_text, read_file
 
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".terraform", ".tox"}
@@ -27,6 +28,8 @@ def discover(paths: Iterable[str], out: ScanSet) -> Iterator[str]:
                         out.skipped.append(Skipped(full, 0, "Helm template",
                                                    "unrendered chart template: scan `helm template` output"))
                         continue
+                    if name in CONFIG_NAMES:
+                        continue  # mamori's own policy file is configuration, not an input
                     if is_dockerfile(full) or is_yaml(full):
                         yield full
         elif os.path.exists(path):

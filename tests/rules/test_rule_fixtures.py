@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.helpers import scan_text
 
 from mamori.policy.config import Policy, load_policy
 from mamori.rules.registry import all_rules
-from tests.helpers import scan_text
 
 ROOT = Path(__file__).parent.parent / "fixtures" / "rules"
 

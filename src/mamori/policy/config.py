@@ -45,9 +45,7 @@ class Waiver:
         if self.path and not (fnmatch.fnmatchcase(path, self.path) or fnmatch.fnmatchcase(
                 os.path.normpath(path), os.path.normpath(self.path))):
             return False
-        if self.container and not fnmatch.fnmatchcase(container or "", self.container):
-            return False
-        return True
+        return not (self.container and not fnmatch.fnmatchcase(container or "", self.container))
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,16 +161,16 @@ def decide(scan: ScanSet, policy: Policy | None = None, *, today: date | None = 
         if key in seen:
             continue
         seen.add(key)
-        s = sup.check(f)
-        if s is None:
+        accepted = sup.check(f)
+        if accepted is None:
             findings.append(f)
         else:
-            suppressed.append(s)
+            suppressed.append(accepted)
     known = {r.id for r in all_rules()}
-    for s in scan.suppressions:
-        unknown = [i for i in s.rule_ids if i != "*" and i not in known]
+    for sp in scan.suppressions:
+        unknown = [i for i in sp.rule_ids if i != "*" and i not in known]
         if unknown:
-            sup.notices.append(Notice(s.file, s.line, f"suppression names unknown rule id(s): {', '.join(unknown)}"))
+            sup.notices.append(Notice(sp.file, sp.line, f"suppression names unknown rule id(s): {', '.join(unknown)}"))
     findings.sort(key=lambda f: f.sort_key)
     suppressed.sort(key=lambda s: s.finding.sort_key)
     return Decision(

@@ -59,7 +59,8 @@ def privilege_escalation_allowed(ctx: Context, w: Workload, c: Container) -> Ite
 
 @rule(id="MAM-PRIV-003", title="Host PID namespace shared", severity=Severity.HIGH, controls=[C],
       scope=Scope.WORKLOAD, remediation="Remove `hostPID: true` / `pid: host`.",
-      refs=["trivy:KSV-0010", "checkov:CKV_K8S_17", "kubescape:C-0038", "polaris:hostPIDSet", "kube-linter:host-pid", "cis-docker:5.16"])
+      refs=["trivy:KSV-0010", "checkov:CKV_K8S_17", "kubescape:C-0038", "polaris:hostPIDSet",
+            "kube-linter:host-pid", "cis-docker:5.16"])
 def host_pid(ctx: Context, w: Workload) -> Iterator[Hit]:
     """Sharing the host PID namespace lets the container see and signal every host process."""
     if w.host_pid is not None and w.host_pid.value:
@@ -68,7 +69,8 @@ def host_pid(ctx: Context, w: Workload) -> Iterator[Hit]:
 
 @rule(id="MAM-PRIV-004", title="Host IPC namespace shared", severity=Severity.HIGH, controls=[C],
       scope=Scope.WORKLOAD, remediation="Remove `hostIPC: true` / `ipc: host`.",
-      refs=["trivy:KSV-0008", "checkov:CKV_K8S_18", "kubescape:C-0038", "polaris:hostIPCSet", "kube-linter:host-ipc", "cis-docker:5.17"])
+      refs=["trivy:KSV-0008", "checkov:CKV_K8S_18", "kubescape:C-0038", "polaris:hostIPCSet",
+            "kube-linter:host-ipc", "cis-docker:5.17"])
 def host_ipc(ctx: Context, w: Workload) -> Iterator[Hit]:
     """Host IPC exposes shared memory and semaphores of every host process."""
     if w.host_ipc is not None and w.host_ipc.value:
@@ -103,6 +105,10 @@ def host_userns(ctx: Context, w: Workload) -> Iterator[Hit]:
         yield hit(w.host_users, f"{w.ident.kind} {w.ident.name!r} opts out of user-namespace remapping")
 
 
+def _who(c: Container) -> str:
+    return "the image" if c.role is Role.IMAGE else f"{c.role.value} {c.name!r}"
+
+
 def _root_user(user: str | None) -> bool:
     if user is None:
         return False
@@ -114,8 +120,7 @@ def _root_user(user: str | None) -> bool:
       scope=Scope.CONTAINER,
       remediation="Set `runAsNonRoot: true` and a non-zero `runAsUser` (Kubernetes), `user: \"10001:10001\"` "
                   "(Compose) or a non-root `USER` (Dockerfile).",
-      refs=["checkov:CKV_K8S_23", "kubescape:C-0013", "polaris:runAsRootAllowed", "kube-linter:run-as-non-root",
-            "trivy:DS-0002"])
+      refs=["checkov:CKV_K8S_23", "kubescape:C-0013", "polaris:runAsRootAllowed", "kube-linter:run-as-non-root"])
 def may_run_as_root(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Root in a container is one kernel bug away from root on the host; nothing forces non-root here."""
     if c.run_as_non_root is not None:  # Kubernetes-style settings
@@ -128,30 +133,30 @@ def may_run_as_root(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
         where = c.run_as_non_root if c.run_as_non_root.explicit else (c.run_as_user or c.run_as_non_root)
         yield hit(where, f"container {c.name!r} is not required to run as a non-root user")
         return
-    if c.user is None:
+    if c.user is None or c.role is Role.IMAGE:  # images: MAM-PRIV-009 (USER root) and MAM-PRIV-010 (no USER)
         return
     if c.user.value is None:
-        yield hit(c.user, f"{c.role.value} {c.name!r} sets no user: it runs as the image's user, root by default")
+        yield hit(c.user, f"{_who(c)} sets no user: it runs as the image's user, root by default")
     elif _root_user(c.user.value):
-        yield hit(c.user, f"{c.role.value} {c.name!r} runs as root")
+        yield hit(c.user, f"{_who(c)} runs as root")
 
 
 @rule(id="MAM-PRIV-009", title="Container explicitly runs as UID 0", severity=Severity.HIGH, controls=[C],
       scope=Scope.CONTAINER,
       remediation="Use a non-zero UID (`runAsUser: 10001`, `user: \"10001\"`, `USER 10001`).",
-      refs=["trivy:KSV-0105", "checkov:CKV_DOCKER_8", "hadolint:DL3002"])
+      refs=["trivy:KSV-0105", "checkov:CKV_DOCKER_8", "hadolint:DL3002", "trivy:DS-0002"])
 def explicit_root(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Explicitly choosing root defeats every image that was built to run unprivileged."""
     if c.run_as_user is not None and c.run_as_user.value == 0 and c.run_as_user.explicit:
         yield hit(c.run_as_user, f"container {c.name!r} sets runAsUser: 0")
     elif c.user is not None and c.user.explicit and _root_user(c.user.value):
-        yield hit(c.user, f"{c.role.value} {c.name!r} sets its user to root")
+        yield hit(c.user, f"{_who(c)} sets its user to root")
 
 
 @rule(id="MAM-PRIV-010", title="Image has no USER instruction", severity=Severity.MEDIUM, controls=[C],
       scope=Scope.CONTAINER, sources=[SourceKind.DOCKERFILE],
       remediation="Create an unprivileged user and end the final stage with `USER <uid>`.",
-      refs=["checkov:CKV_DOCKER_3", "cis-docker:4.1"])
+      refs=["checkov:CKV_DOCKER_3", "trivy:DS-0002", "cis-docker:4.1"])
 def image_without_user(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Without USER the image's processes run as root wherever the image is started."""
     if c.role is Role.IMAGE and c.user is not None and not c.user.explicit:

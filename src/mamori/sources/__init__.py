@@ -33,6 +33,7 @@ def load_text(file: str, text: str) -> ScanSet:
         out.files.pop()  # dockerfile.load lists the file itself
         return out
     from mamori.sources import kubernetes
+    from mamori.sources.inline import inline_suppressions
     from mamori.sources.yamldoc import load_docs
 
     docs, errors = load_docs(file, text)
@@ -47,13 +48,14 @@ def load_text(file: str, text: str) -> ScanSet:
             before = len(out.workloads) + len(out.resources)
             kubernetes.load(doc, out)
             if len(out.workloads) + len(out.resources) > before:
-                out.suppressions.extend(_inline(lines, doc, file))
+                out.suppressions.extend(inline_suppressions(lines, doc, file, out.errors))
         elif _is_compose(doc.data):
             from mamori.sources import compose
 
             part = compose.load(doc)
             part.files = []
             out.extend(part)
+            out.suppressions.extend(inline_suppressions(lines, doc, file, out.errors))
         else:
             out.skipped.append(Skipped(file, doc.line, f"document {doc.index + 1}",
                                        "neither a Kubernetes object nor a Compose file"))
@@ -62,14 +64,6 @@ def load_text(file: str, text: str) -> ScanSet:
 
 def _is_compose(data: object) -> bool:
     return isinstance(data, dict) and isinstance(data.get("services"), dict) and "kind" not in data
-
-
-def _inline(lines: list[str], doc: object, file: str) -> list:  # type: ignore[type-arg]
-    try:
-        from mamori.sources.inline import inline_suppressions
-    except ImportError:  # pragma: no cover - during bring-up
-        return []
-    return list(inline_suppressions(lines, doc, file))  # type: ignore[arg-type]
 
 
 def read_file(path: str, max_bytes: int = 32 * 1024 * 1024) -> tuple[str | None, InputError | None]:

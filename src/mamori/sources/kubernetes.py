@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from typing import Any
 
 from mamori.model import (
@@ -155,7 +156,8 @@ class _Reader:
         annotations.update({k: v for k, v in pod_annotations.items() if k not in annotations})
         self.annotation_suppressions(meta, meta.annotations, "/metadata/annotations")
         if kind != "Pod":
-            self.annotation_suppressions(meta, _strmap(tmpl_meta.get("annotations")), tmpl_ptr + "/metadata/annotations")
+            self.annotation_suppressions(meta, _strmap(tmpl_meta.get("annotations")),
+                                         tmpl_ptr + "/metadata/annotations")
         psc = _dict(spec.get("securityContext"))
         psc_ptr = spec_ptr + "/securityContext"
         volumes = tuple(self.volumes(spec, spec_ptr))
@@ -191,7 +193,7 @@ class _Reader:
             labels=meta.labels,
             annotations=annotations,
             labels_loc=self.loc("/metadata/labels") if meta.labels else self.loc("/metadata"),
-            namespace=Val(ns, self.loc("/metadata/namespace") if ns else self.loc("/metadata"), explicit=ns is not None),
+            namespace=Val(ns, self.loc("/metadata/namespace" if ns else "/metadata"), explicit=ns is not None),
             template_labels=_strmap(tmpl_meta.get("labels")) if kind != "Pod" else meta.labels,
             replicas=replicas,
             host_network=self.val(spec, spec_ptr, "hostNetwork", False, spec_ptr, bool),
@@ -441,7 +443,8 @@ class _Reader:
                                  self.val(ref, "/roleRef", "name", "", "/roleRef", str), subjects)
         if kind == "PersistentVolume":
             hp = _dict(spec.get("hostPath"))
-            return r.PersistentVolume(meta, self.val(spec, "/spec", "persistentVolumeReclaimPolicy", None, "/spec", str),
+            reclaim = self.val(spec, "/spec", "persistentVolumeReclaimPolicy", None, "/spec", str)
+            return r.PersistentVolume(meta, reclaim,
                                       Val(hp.get("path"), self.loc("/spec/hostPath")) if hp else None,
                                       spec.get("storageClassName"))
         if kind == "PersistentVolumeClaim":
@@ -468,10 +471,8 @@ class _Reader:
         for k, v in _dict(d.get(key)).items():
             text = "" if v is None else str(v)
             if b64:
-                try:
+                with contextlib.suppress(binascii.Error, ValueError):
                     text = base64.b64decode(text, validate=False).decode("utf-8", "replace")
-                except (binascii.Error, ValueError):
-                    pass
             out.append(r.DataEntry(str(k), text, self.loc(f"/{key}/{escape(str(k))}")))
         return out
 

@@ -86,7 +86,13 @@ class _Converter:
             raise YamlError(node.start_mark.line + 1, f"document too large (over {MAX_NODES} nodes, alias bomb?)")
         start = node.start_mark.line + 1
         end_mark = node.end_mark
-        end = end_mark.line if end_mark.column == 0 and end_mark.line > node.start_mark.line else end_mark.line + 1
+        if isinstance(node, yaml.CollectionNode) and not node.flow_style:
+            # A block collection ends where the next token starts: the line before it is its last.
+            end = max(start, end_mark.line)
+        elif end_mark.column == 0 and end_mark.line > node.start_mark.line:
+            end = end_mark.line
+        else:
+            end = end_mark.line + 1
         spans[pointer] = (start, end)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
@@ -118,6 +124,8 @@ class _Converter:
         tag = node.tag
         if tag == _STR:
             return node.value
+        if tag in (_INT, _FLOAT) and ":" in node.value:
+            return node.value  # YAML 1.1 base-60 (`22:22`): Compose and kubectl read a string
         if tag in (_INT, _FLOAT, _BOOL, _NULL):
             try:
                 return self.loader.construct_object(node, deep=True)
