@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mamori.model import Workload
-from mamori.model import Severity
+from mamori.model import Severity, Workload
 from mamori.rules.capabilities import DANGEROUS
 from mamori.rules.common import cap_name, host_mounts, image_text, is_runtime_socket, sensitive_path
 from mamori.rules.registry import Context, Hit, Scope, hit, rule

@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from mamori.model import Loc, Severity, SourceKind
-from mamori.model import resources as r
 from mamori.rules.index import namespace_of
 from mamori.rules.registry import Context, Hit, Scope, rule
 
