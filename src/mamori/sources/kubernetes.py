@@ -68,9 +68,12 @@ def is_kubernetes(data: object) -> bool:
 def _get(data: Any, pointer: str) -> Any:
     cur = data
     for part in pointer.strip("/").split("/") if pointer else []:
-        if not isinstance(cur, dict):
+        if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        elif isinstance(cur, dict):
+            cur = cur.get(part.replace("~1", "/").replace("~0", "~"))
+        else:
             return None
-        cur = cur.get(part.replace("~1", "/").replace("~0", "~"))
     return cur
 
 
