@@ -105,6 +105,7 @@ def test_finding_fields() -> None:
             "namespace": "prod",
             "container": "app",
             "path": "/spec/template/spec/containers/0/securityContext/privileged",
+            "template": None,
         },
         "message": "runs in privileged mode",
         "remediation": "remove `privileged: true`",

@@ -19,6 +19,7 @@ class Location:
     namespace: str | None = None
     container: str | None = None
     path: str = ""
+    template: str | None = None  # the Helm chart template a rendered object came from
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,7 @@ class Identity:
     name: str
     namespace: str | None = None
     line: int = 0
+    template: str | None = None  # `# Source:` of `helm template` output
 
     @property
     def display(self) -> str:

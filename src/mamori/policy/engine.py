@@ -50,6 +50,7 @@ def _finding(rule: Rule, policy: Policy, h: Hit, ident: Identity, container: str
             namespace=who.namespace,
             container=h.container or container,
             path=h.loc.path,
+            template=who.template,
         ),
         message=h.message,
         remediation=rule.remediation,

@@ -60,6 +60,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "namespace": _opt(loc.namespace),
             "container": _opt(loc.container),
             "path": bound(loc.path),
+            "template": _opt(loc.template),
         },
         "message": bound(f.message),
         "remediation": bound(f.remediation),

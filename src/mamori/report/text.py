@@ -76,6 +76,8 @@ def _finding(f: Finding, id_width: int, style: _Style) -> list[str]:
     where = _where(f.location.file, f.location.line)
     if f.location.container:
         where += f"  (container {one_line(f.location.container)})"
+    if f.location.template:
+        where += f"  (rendered from {one_line(f.location.template)})"
     out = [head, f"{pad}{style(where, _DIM)}"]
     out += _block("", f.message, pad)
     if f.controls:

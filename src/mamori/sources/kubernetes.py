@@ -133,7 +133,7 @@ class _Reader:
         name = md.get("name") or md.get("generateName") or "<unnamed>"
         ns = md.get("namespace")
         ident = Identity(SourceKind.KUBERNETES, self.doc.file, str(d.get("kind")), str(name),
-                         str(ns) if ns is not None else None, self.loc("").line)
+                         str(ns) if ns is not None else None, self.loc("").line, self.doc.helm_source)
         return r.Meta(ident, self.loc(""), _strmap(md.get("labels")), _strmap(md.get("annotations")))
 
     def annotation_suppressions(self, meta: r.Meta, annotations: dict[str, str], rel: str) -> None:
