@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 from mamori.model import InputError, ScanSet, Skipped
 from mamori.policy.config import CONFIG_NAMES
-from mamori.sources import is_dockerfile, is_yaml, load_text, read_file
+from mamori.sources import is_dockerfile, is_yaml, load_text, looks_like_dockerfile, read_file
 
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".terraform", ".tox"}
 
@@ -38,8 +39,31 @@ def discover(paths: Iterable[str], out: ScanSet) -> Iterator[str]:
             out.errors.append(InputError(path, 0, "no such file or directory"))
 
 
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+MAX_STDIN = 32 * 1024 * 1024
+
+
+def _load_stdin(out: ScanSet) -> None:
+    data = sys.stdin.buffer.read(MAX_STDIN + 1)
+    if len(data) > MAX_STDIN:
+        out.errors.append(InputError(STDIN_NAME, 0, f"standard input is over {MAX_STDIN} bytes; not read"))
+        return
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        out.errors.append(InputError(STDIN_NAME, data[: exc.start].count(b"\n") + 1, "not UTF-8 text"))
+        return
+    out.extend(load_text(STDIN_NAME, text, dockerfile=looks_like_dockerfile(text)))
+
+
 def load_paths(paths: Iterable[str]) -> ScanSet:
+    """Read every input below ``paths`` (``-`` is standard input) into one ScanSet."""
     out = ScanSet()
+    paths = list(paths)
+    if STDIN in paths:
+        _load_stdin(out)
+        paths = [p for p in paths if p != STDIN]
     for file in discover(paths, out):
         text, err = read_file(file)
         if err is not None:

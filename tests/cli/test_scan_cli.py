@@ -165,3 +165,14 @@ def test_demo_examples_insecure_blocked_hardened_allowed() -> None:
     sources = {f["source"] for f in bad["findings"]}
     assert sources == {"kubernetes", "compose", "dockerfile"}
     assert os.path.exists(cfg)
+
+
+def test_standard_input_yaml_and_dockerfile() -> None:
+    exe = Path(sys.executable).parent / "mamori"
+    p = subprocess.run([str(exe), "scan", "--no-config", "-f", "json", "-"], input=PRIV, capture_output=True,
+                       text=True, timeout=60)
+    data = json.loads(p.stdout)
+    assert any(f["rule_id"] == "MAM-PRIV-001" and f["location"]["file"] == "<stdin>" for f in data["findings"])
+    p = subprocess.run([str(exe), "scan", "--no-config", "-f", "json", "-"], input="# hi\nFROM alpine:3.20\n",
+                       capture_output=True, text=True, timeout=60)
+    assert "MAM-PRIV-010" in {f["rule_id"] for f in json.loads(p.stdout)["findings"]}

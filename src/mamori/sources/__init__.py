@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from mamori.model import InputError, ScanSet, Skipped
 
@@ -23,10 +24,24 @@ def is_yaml(path: str) -> bool:
     return path.lower().endswith(YAML_SUFFIXES)
 
 
-def load_text(file: str, text: str) -> ScanSet:
-    """Normalise one file's text into a ScanSet (errors and skipped objects included)."""
+_DOCKERFILE_START = re.compile(r"^\s*(FROM|ARG)\s", re.I)
+
+
+def looks_like_dockerfile(text: str) -> bool:
+    """For standard input: the first instruction of a Dockerfile is FROM or ARG."""
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return bool(_DOCKERFILE_START.match(line))
+    return False
+
+
+def load_text(file: str, text: str, dockerfile: bool | None = None) -> ScanSet:
+    """Normalise one file's text into a ScanSet (errors and skipped objects included).
+
+    The format follows the file name unless ``dockerfile`` says it (standard input).
+    """
     out = ScanSet(files=[file])
-    if is_dockerfile(file):
+    if dockerfile if dockerfile is not None else is_dockerfile(file):
         from mamori.sources import dockerfile
 
         out.extend(dockerfile.load(file, text))
