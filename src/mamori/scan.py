@@ -54,7 +54,7 @@ def _load_stdin(out: ScanSet) -> None:
     except UnicodeDecodeError as exc:
         out.errors.append(InputError(STDIN_NAME, data[: exc.start].count(b"\n") + 1, "not UTF-8 text"))
         return
-    out.extend(load_text(STDIN_NAME, text, dockerfile=looks_like_dockerfile(text)))
+    out.extend(load_text(STDIN_NAME, text, as_dockerfile=looks_like_dockerfile(text)))
 
 
 def load_paths(paths: Iterable[str]) -> ScanSet:

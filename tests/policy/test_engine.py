@@ -51,7 +51,8 @@ def test_suppression_without_reason_is_not_applied() -> None:
 
 
 def test_inline_suppression_covers_only_its_node() -> None:
-    text = POD.format(exp="2027-01-01").replace("    - name: c\n", "    - name: c\n      # mamori:ignore=MAM-IMG-002 mirrored\n")
+    text = POD.format(exp="2027-01-01").replace(
+        "    - name: c\n", "    - name: c\n      # mamori:ignore=MAM-IMG-002 mirrored\n")
     d = scan_text("p.yaml", text)
     assert "MAM-IMG-002" in {s.finding.rule_id for s in d.suppressed}
     assert "MAM-HARD-001" in rule_ids(d)  # same container, other rule
@@ -63,7 +64,8 @@ def test_unknown_rule_id_in_suppression_is_noticed() -> None:
 
 
 def test_waivers_match_by_resource_path_container_and_expire() -> None:
-    scan = load_text("deploy/p.yaml", POD.replace("        # mamori:ignore=MAM-PRIV-001 device plugin needs it exp:{exp}\n", ""))
+    comment = "        # mamori:ignore=MAM-PRIV-001 device plugin needs it exp:{exp}\n"
+    scan = load_text("deploy/p.yaml", POD.replace(comment, ""))
     w = Waiver(("MAM-PRIV-*",), "approved in SEC-123", None, "Pod/shop/*", "deploy/*.yaml", "c")
     d = decide(scan, Policy(waivers=(w,)), today=TODAY)
     assert not any(f.rule_id.startswith("MAM-PRIV-") for f in d.findings)

@@ -56,7 +56,8 @@ def test_every_workload_kind_is_read() -> None:
         "CronJob": "spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n"
                    "          containers: [{name: a, image: x:1}]\n",
     }
-    docs = "\n---\n".join(f"apiVersion: v1\nkind: {k}\nmetadata: {{name: {k.lower()}}}\n{body}" for k, body in kinds.items())
+    docs = "\n---\n".join(f"apiVersion: v1\nkind: {k}\nmetadata: {{name: {k.lower()}}}\n{body}"
+                           for k, body in kinds.items())
     s = load(docs)
     assert not s.errors
     assert sorted(w.ident.kind for w in s.workloads) == sorted(kinds)

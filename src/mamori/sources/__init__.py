@@ -35,13 +35,13 @@ def looks_like_dockerfile(text: str) -> bool:
     return False
 
 
-def load_text(file: str, text: str, dockerfile: bool | None = None) -> ScanSet:
+def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSet:
     """Normalise one file's text into a ScanSet (errors and skipped objects included).
 
-    The format follows the file name unless ``dockerfile`` says it (standard input).
+    The format follows the file name unless ``as_dockerfile`` says it (standard input).
     """
     out = ScanSet(files=[file])
-    if dockerfile if dockerfile is not None else is_dockerfile(file):
+    if as_dockerfile if as_dockerfile is not None else is_dockerfile(file):
         from mamori.sources import dockerfile
 
         out.extend(dockerfile.load(file, text))
