@@ -134,15 +134,21 @@ def controls(fmt: str, perspective: str | None) -> None:
             area = c.area
             click.echo(f"\n{c.area}  {c.area_title}")
         ids = sorted(by_control.get(c.id, []))
-        mark = "checked " if ids else ("provided" if "check" not in c.how else "GAP     ")
+        mark = "checked " if ids else ("GAP     " if "check" in c.how else "no check")
         click.echo(f"  {c.id:<12} [{'/'.join(c.perspective):<7}] {mark} {len(ids):>2} rules  "
                    f"{c.summary[:70]}{'...' if len(c.summary) > 70 else ''}")
         if ids:
             click.echo(f"               {', '.join(ids)}")
     cov = _coverage(catalog, by_control)
-    click.echo("\nCoverage (controls with at least one rule / controls that a check can cover):")
-    for key, (have, want) in sorted(cov.items()):
+    click.echo("\n`no check`: the catalog says the practice is provided or enforced, not checked by a rule.")
+    click.echo("Coverage (controls with at least one rule / controls that a check can cover):")
+    for key, (have, want) in sorted(cov.items(), key=lambda kv: _natural(kv[0])):
         click.echo(f"  {key:<22} {have:>3} / {want:<3}")
+
+
+def _natural(key: str) -> tuple[object, ...]:
+    """Sort "area CSA-3.1.2" before "area CSA-3.1.10"."""
+    return tuple(int(p) if p.isdigit() else p for p in key.replace(".", " ").split())
 
 
 def _coverage(catalog: list[Control], by_control: dict[str, list[str]]) -> dict[str, tuple[int, int]]:

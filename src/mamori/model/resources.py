@@ -141,6 +141,8 @@ class PersistentVolumeClaim:
 class StorageClass:
     meta: Meta
     reclaim_policy: Val[str | None]
+    provisioner: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

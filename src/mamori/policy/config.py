@@ -66,7 +66,8 @@ class Policy:
         return default
 
 
-_TOP = {"rules", "fail-on", "required-labels", "allow", "waivers", "monitoring-images", "log-drivers", "min-replicas"}
+_TOP = {"rules", "fail-on", "required-labels", "allow", "waivers", "monitoring-images", "log-drivers", "min-replicas",
+        "classification-label", "sensitive-classifications"}
 
 
 def find_config(start: str = ".") -> str | None:
@@ -96,6 +97,12 @@ def _keys(doc: Doc, ptr: str, value: Any, allowed: set[str]) -> dict[str, Any]:
         if k not in allowed:
             raise ConfigError(f"{doc.file}:{doc.line_of(f'{ptr}/{k}')}: unknown key {k!r} "
                               f"(expected one of {', '.join(sorted(allowed))})")
+    return value
+
+
+def _int(doc: Doc, ptr: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: expected a whole number, not {value!r}")
     return value
 
 
@@ -162,7 +169,11 @@ def load_policy(path: str) -> Policy:
         monitoring_patterns=base.monitoring_patterns + _strs(doc, "/monitoring-images", top.get("monitoring-images")),
         central_log_drivers=_strs(doc, "/log-drivers", top["log-drivers"]) if "log-drivers" in top
         else base.central_log_drivers,
-        min_replicas=int(top.get("min-replicas", base.min_replicas)),
+        min_replicas=_int(doc, "/min-replicas", top.get("min-replicas", base.min_replicas)),
+        classification_label=str(top.get("classification-label", base.classification_label)),
+        sensitive_classifications=tuple(v.lower() for v in _strs(doc, "/sensitive-classifications",
+                                                                 top["sensitive-classifications"]))
+        if "sensitive-classifications" in top else base.sensitive_classifications,
     )
     return Policy(
         settings=settings,

@@ -33,3 +33,5 @@ class Settings:
         "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries", "etwlogs", "loki",
     )
     min_replicas: int = 2
+    classification_label: str = "data-classification"
+    sensitive_classifications: tuple[str, ...] = ("confidential", "restricted", "secret", "sensitive", "pii")

@@ -61,3 +61,18 @@ def pvc_retention(ctx: Context, w: Workload) -> Iterator[Hit]:
     """whenDeleted: Delete removes the data volumes together with the StatefulSet."""
     if w.pvc_retention_delete is not None and w.pvc_retention_delete.value:
         yield hit(w.pvc_retention_delete, f"StatefulSet {w.ident.name!r} deletes its PVCs when it is deleted")
+
+
+# Provisioners whose volumes are not encrypted unless the StorageClass asks for it.
+_OPT_IN_ENCRYPTION = {"ebs.csi.aws.com": "encrypted", "kubernetes.io/aws-ebs": "encrypted"}
+
+
+@rule(id="MAM-DATA-004", title="StorageClass does not request encryption", severity=Severity.MEDIUM,
+      controls=["CSA-3.1.17.2", "CSA-3.1.9.2"], scope=Scope.RESOURCE, types=[r.StorageClass],
+      remediation="Set `parameters.encrypted: \"true\"` (and a `kmsKeyId`) so every provisioned volume is encrypted.",
+      refs=["kubescape:C-0264"])
+def storage_unencrypted(ctx: Context, sc: r.StorageClass) -> Iterator[Hit]:
+    """Data at rest on volumes of this class is stored in clear unless encryption is requested."""
+    key = _OPT_IN_ENCRYPTION.get(sc.provisioner)
+    if key is not None and sc.parameters.get(key, "").lower() != "true":
+        yield hit(sc.meta.loc, f"StorageClass {sc.meta.ident.name!r} ({sc.provisioner}) does not set {key}: \"true\"")

@@ -51,3 +51,20 @@ def default_namespace_object(ctx: Context, res: r.Resource) -> Iterator[Hit]:
         return
     if meta.ident.namespace in (None, "", "default"):
         yield hit(meta.loc, f"{meta.ident.kind} {meta.ident.name!r} is in the default namespace")
+
+
+@rule(id="MAM-TEN-004", title="Sensitive workload without placement constraints", severity=Severity.MEDIUM,
+      controls=[C, "CSA-3.1.8.5", "CSA-3.1.3.3"], scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES],
+      remediation="Pin workloads whose data-classification is sensitive to suitably secured nodes (nodeSelector or "
+                  "node affinity to a dedicated, tainted node pool) or to a sandboxed runtimeClassName.")
+def sensitive_placement(ctx: Context, w: Workload) -> Iterator[Hit]:
+    """The point of classification labels is placement: sensitive data must not share a node with anyone's pods."""
+    label = ctx.settings.classification_label
+    value = (w.template_labels.get(label) or w.labels.get(label) or "").lower()
+    if value not in ctx.settings.sensitive_classifications:
+        return
+    pinned = w.extra.get("node_selector")
+    sandbox = w.extra.get("runtime_class")
+    if (pinned is None or not pinned.value) and (sandbox is None or not sandbox.value):
+        yield hit(w.labels_loc or w.loc, f"{w.ident.kind} {w.ident.name!r} is labelled {label}={value} but may be "
+                                         f"scheduled on any node")
