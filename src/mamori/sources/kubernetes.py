@@ -453,8 +453,8 @@ class _Reader:
         if kind == "PersistentVolumeClaim":
             return r.PersistentVolumeClaim(meta, spec.get("storageClassName"))
         if kind == "StorageClass":
-            return r.StorageClass(meta, self.val(d, "", "reclaimPolicy", None, "", str), str(d.get("provisioner") or ""),
-                                  _strmap(d.get("parameters")))
+            return r.StorageClass(meta, self.val(d, "", "reclaimPolicy", None, "", str),
+                                  str(d.get("provisioner") or ""), _strmap(d.get("parameters")))
         if kind == "HorizontalPodAutoscaler":
             target = _dict(spec.get("scaleTargetRef"))
             return r.HorizontalPodAutoscaler(meta, self.val(spec, "/spec", "minReplicas", None, "/spec", _int),

@@ -232,10 +232,7 @@ class _Lexer:
             elif c == "$":
                 j = self._dollar(j, out, subs)
             elif c == "`":
-                end = self._backtick_end(j + 1)
-                subs.append((s[j + 1 : max(j + 1, end - 1)], j + 1))
-                out.append(s[j:end])
-                j = end
+                j = self._backtick(j, out, subs)
             else:
                 out.append(c)
                 j += 1
@@ -262,14 +259,18 @@ class _Lexer:
             elif c == "$":
                 j = self._dollar(j, out, subs)
             elif c == "`":
-                end = self._backtick_end(j + 1)
-                subs.append((s[j + 1 : max(j + 1, end - 1)], j + 1))
-                out.append(s[j:end])
-                j = end
+                j = self._backtick(j, out, subs)
             else:
                 out.append(c)
                 j += 1
         return n
+
+    def _backtick(self, j: int, out: list[str], subs: list[tuple[str, int]]) -> int:
+        """A `command substitution` starting at ``j``: record its text, return the index after it."""
+        end = self._backtick_end(j + 1)
+        subs.append((self.s[j + 1 : max(j + 1, end - 1)], j + 1))
+        out.append(self.s[j:end])
+        return end
 
 
 def _basename(word: str) -> str:
