@@ -32,6 +32,8 @@ _UNSAFE_XML = re.compile(f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\
 
 def bound(text: str, limit: int = MAX_FIELD) -> str:
     """Cut ``text`` to ``limit`` characters and replace lone surrogates (they cannot be encoded)."""
+    if len(text) <= limit and text.isascii():
+        return text  # the common case: nothing to replace, nothing to cut
     text = _SURROGATE.sub("\ufffd", text)
     if len(text) > limit:
         cut = len(text) - limit

@@ -118,6 +118,27 @@ def report(decision: Decision, rules: Sequence[Rule]) -> dict[str, Any]:
     }
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
+def _layout(doc: dict[str, Any]) -> str:
+    """Top-level keys and list items one per line, each item compact.
+
+    ``json.dumps(indent=...)`` falls back to the pure-Python encoder, which costs more than
+    the whole scan on large inputs; one line per finding keeps the C encoder and stays
+    readable and ``grep``-able.
+    """
+    parts = []
+    for key, value in doc.items():
+        head = f"  {_COMPACT.encode(key)}: "
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + _COMPACT.encode(v) for v in value)
+            parts.append(f"{head}[\n{items}\n  ]")
+        else:
+            parts.append(head + _COMPACT.encode(value))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def render(decision: Decision, rules: Sequence[Rule], *, color: bool = False) -> str:
-    """Indented UTF-8 JSON ending in a newline; ``color`` is accepted and ignored."""
-    return json.dumps(report(decision, rules), indent=2, ensure_ascii=False) + "\n"
+    """UTF-8 JSON ending in a newline, one finding per line; ``color`` is accepted and ignored."""
+    return _layout(report(decision, rules))

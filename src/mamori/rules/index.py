@@ -25,7 +25,7 @@ class ScanIndex:
     netpols: dict[str, list[r.NetworkPolicy]] = field(default_factory=lambda: defaultdict(list))
     limitrange_namespaces: set[str] = field(default_factory=set)
     quota_namespaces: set[str] = field(default_factory=set)
-    service_accounts: set[tuple[str, str]] = field(default_factory=set)
+    service_accounts: dict[tuple[str, str], r.ServiceAccount] = field(default_factory=dict)
     hpa_targets: dict[tuple[str, str, str], r.HorizontalPodAutoscaler] = field(default_factory=dict)
     pdbs: dict[str, list[r.PodDisruptionBudget]] = field(default_factory=lambda: defaultdict(list))
     has_k8s: bool = False
@@ -51,7 +51,7 @@ class ScanIndex:
             elif isinstance(res, r.ResourceQuota):
                 ix.quota_namespaces.add(ns)
             elif isinstance(res, r.ServiceAccount):
-                ix.service_accounts.add((ns, res.meta.ident.name))
+                ix.service_accounts[(ns, res.meta.ident.name)] = res
             elif isinstance(res, r.HorizontalPodAutoscaler) and res.target_kind and res.target_name:
                 ix.hpa_targets[(ns, res.target_kind, res.target_name)] = res
             elif isinstance(res, r.PodDisruptionBudget):

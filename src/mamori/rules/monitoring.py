@@ -6,7 +6,9 @@ the CSA document asks the opposite, so mamori looks at them specially.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from mamori.model import Severity, Workload
 from mamori.rules.capabilities import DANGEROUS
@@ -16,11 +18,16 @@ from mamori.rules.registry import Context, Hit, Scope, hit, rule
 C = "CSA-3.1.3.3"
 
 
+@lru_cache(maxsize=8)
+def _agent_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(p.lower()) for p in patterns))
+
+
 def is_monitoring_agent(ctx: Context, w: Workload) -> bool:
-    names = [w.ident.name.lower(), *(v.lower() for v in w.labels.values()), *(v.lower() for v in
-             w.template_labels.values())]
-    names += [image_text(c).lower() for c in w.containers] + [c.name.lower() for c in w.containers]
-    return any(p in n for p in ctx.settings.monitoring_patterns for n in names)
+    """Recognised by name, labels, container names or image (``monitoring-images`` extends the list)."""
+    names = [w.ident.name, *w.labels.values(), *w.template_labels.values()]
+    names += [image_text(c) for c in w.containers] + [c.name for c in w.containers]
+    return _agent_pattern(ctx.settings.monitoring_patterns).search("\n".join(names).lower()) is not None
 
 
 @rule(id="MAM-MON-001", title="Monitoring agent with host-level access", severity=Severity.HIGH, controls=[C],

@@ -124,11 +124,9 @@ def token_automount(ctx: Context, w: Workload) -> Iterator[Hit]:
         return
     if at.value is None:
         name = w.service_account.value if w.service_account is not None and w.service_account.value else "default"
-        ns = namespace_of(w.ident.namespace)
-        for res in ctx.scan.resources:
-            if isinstance(res, r.ServiceAccount) and res.meta.ident.name == name and \
-                    namespace_of(res.meta.ident.namespace) == ns and res.automount.value is False:
-                return
+        sa = ctx.index.service_accounts.get((namespace_of(w.ident.namespace), name))
+        if sa is not None and sa.automount.value is False:
+            return
     yield hit(at, f"{w.ident.kind} {w.ident.name!r} mounts a service account token")
 
 

@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from mamori.secrets.names import is_aws_secret_name, is_azure_key_name, is_code_filename, is_secret_name
 from mamori.secrets.redact import fingerprint
@@ -428,6 +429,19 @@ def _judge_parts(name: str | None, text: str, known: list[_Hit]) -> list[_Hit]:
 
 
 def detect(name: str | None, value: str) -> list[SecretMatch]:
+    """Secrets in ``value`` (the value of variable/key ``name``), strongest first.
+
+    Results are memoised: manifests repeat the same variables across many workloads.
+    """
+    return list(_detect_cached(name, value))
+
+
+@lru_cache(maxsize=16384)
+def _detect_cached(name: str | None, value: str) -> tuple[SecretMatch, ...]:
+    return tuple(_detect(name, value))
+
+
+def _detect(name: str | None, value: str) -> list[SecretMatch]:
     """Secrets in ``value`` (the value of variable/key ``name``), strongest first.
 
     Known formats are searched in the whole value. A single setting is also judged by

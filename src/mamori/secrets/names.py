@@ -19,6 +19,7 @@ Trivy KSV-0109 (``pass``/``pw`` as substrings), whose false positives users repo
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -97,6 +98,7 @@ def is_code_filename(name: str | None) -> bool:
     return name.rpartition(".")[2].lower() in _CODE_EXTENSIONS
 
 
+@lru_cache(maxsize=8192)
 def is_secret_name(name: str | None) -> bool:
     """True when the name says that its value is a credential (see the module docstring)."""
     if not name or looks_like_filename(name):

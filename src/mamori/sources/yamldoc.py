@@ -19,7 +19,19 @@ from mamori.model import InputError, Loc
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_NODES = 2_000_000
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[Any] = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """libyaml parser; every node keeps its default tag and ``scalar`` types plain scalars.
+
+    PyYAML's resolver runs Python regexes per scalar; ``_plain`` does the same job faster.
+    """
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 _HELM_SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 
 _INT = "tag:yaml.org,2002:int"
@@ -28,6 +40,9 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
+_SEQ = "tag:yaml.org,2002:seq"
+_PLAIN = "!mamori-plain"  # an untagged plain scalar, typed by ``_plain``
+_MAP = "tag:yaml.org,2002:map"
 
 
 class YamlError(Exception):
@@ -101,7 +116,7 @@ class _Converter:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                if key_node.tag == _MERGE:
+                if key_node.tag == _MERGE or (key_node.tag == _PLAIN and key_node.value == "<<"):
                     merged = self.convert(value_node, pointer, {})
                     for item in merged if isinstance(merged, list) else [merged]:
                         if isinstance(item, dict):
@@ -122,22 +137,64 @@ class _Converter:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
+        if tag == _PLAIN:
+            return _plain(node.value)
         if tag == _STR:
             return node.value
         if tag in (_INT, _FLOAT) and ":" in node.value:
             return node.value  # YAML 1.1 base-60 (`22:22`): Compose and kubectl read a string
-        if tag in (_INT, _FLOAT, _BOOL, _NULL):
-            try:
-                return self.loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError):
-                return node.value
         if tag.startswith("tag:yaml.org,2002:"):
             try:
-                value = self.loader.construct_object(node, deep=True)
+                value = _SAFE.construct_object(node, deep=True)
             except (yaml.YAMLError, ValueError):
                 return node.value
             return value if isinstance(value, str | int | float | bool) or value is None else str(value)
         return node.value  # custom tags (!Ref, !reset ...) keep their text
+
+
+# YAML 1.1 implicit types of plain scalars, as PyYAML's SafeLoader and go-yaml v2 resolve them.
+# The C parser hands every scalar over untyped (BaseResolver); resolving here with a table and
+# two patterns is several times faster than PyYAML's per-scalar Python resolver.
+_BOOL_NULL: dict[str, Any] = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+}
+_NUMERIC_START = frozenset("-+.0123456789")
+_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9_]*)$|[-+]?0b[0-1_]+$|[-+]?0x[0-9a-fA-F_]+$|[-+]?0[0-7_]+$")
+_FLOAT_RE = re.compile(r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?$|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?$"
+                       r"|[-+]?\.(?:inf|Inf|INF)$|\.(?:nan|NaN|NAN)$")
+_SAFE = yaml.SafeLoader("")
+
+
+def _plain(value: str) -> Any:
+    """The value of an untagged plain scalar under YAML 1.1 rules."""
+    if value in _BOOL_NULL:
+        return _BOOL_NULL[value]
+    if not value or value[0] not in _NUMERIC_START:
+        return value
+    if _INT_RE.match(value):
+        text = value.replace("_", "")
+        sign = -1 if text[0] == "-" else 1
+        body = text.lstrip("+-")
+        if body.startswith("0b"):
+            return sign * int(body[2:], 2)
+        if body.startswith("0x"):
+            return sign * int(body[2:], 16)
+        if len(body) > 1 and body[0] == "0":
+            return sign * int(body, 8)
+        return sign * int(body)
+    if _FLOAT_RE.match(value):
+        low = value.replace("_", "").lower()
+        if low.endswith("inf"):
+            return float("-inf") if low.startswith("-") else float("inf")
+        if low.endswith("nan"):
+            return float("nan")
+        try:
+            return float(low)
+        except ValueError:
+            return value
+    return value
 
 
 def _helm_sources(text: str) -> list[tuple[int, str]]:
