@@ -66,7 +66,8 @@ def published_all_interfaces(ctx: Context, w: Workload, c: Container) -> Iterato
     """Publishing on 0.0.0.0 exposes the service on every network the host is attached to."""
     for p in c.ports:
         if p.host_port is not None and p.host_ip in (None, "", "0.0.0.0", "::", "[::]"):
-            yield hit(p.loc, f"service {c.name!r} publishes port {p.host_port} on all host interfaces")
+            port = f"port {p.host_port}" if p.host_port else f"container port {p.container_port} on a random port"
+            yield hit(p.loc, f"service {c.name!r} publishes {port} on all host interfaces")
 
 
 @rule(id="MAM-NET-005", title="Service exposed outside the cluster", severity=Severity.LOW,

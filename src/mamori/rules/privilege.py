@@ -200,8 +200,8 @@ def low_uid(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
         return
     uid = c.run_as_user.value
     if uid is None or uid < 10000:
-        msg = "sets no runAsUser" if uid is None else f"runs as UID {uid}"
-        yield hit(c.run_as_user, f"container {c.name!r} {msg} (10000 or more expected)")
+        msg = "sets no UID" if uid is None else f"runs as UID {uid}"
+        yield hit(c.run_as_user, f"{_who(c)} {msg} (10000 or more expected)")
 
 
 @rule(id="MAM-PRIV-015", title="Low GID", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
@@ -212,8 +212,8 @@ def low_gid(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
         return
     gid = c.run_as_group.value
     if gid is None or gid < 10000:
-        msg = "sets no runAsGroup" if gid is None else f"runs with GID {gid}"
-        yield hit(c.run_as_group, f"container {c.name!r} {msg} (10000 or more expected)")
+        msg = "sets no GID" if gid is None else f"runs with GID {gid}"
+        yield hit(c.run_as_group, f"{_who(c)} {msg} (10000 or more expected)")
 
 
 @rule(id="MAM-PRIV-017", title="runAsNonRoot not enforced", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,

@@ -49,5 +49,6 @@ def pull_policy(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     policy = c.pull_policy.value
     if policy is None:
         policy = "Always" if ref.floating else "IfNotPresent"
-    if policy != "Always":
-        yield hit(c.pull_policy, f"container {c.name!r} pulls with {policy} an image not pinned by digest")
+    if policy.lower() != "always":  # Compose spells it `always`, Kubernetes `Always`
+        yield hit(c.pull_policy, f"{c.role.value} {c.name!r} may reuse a cached copy (pull policy {policy}) of an "
+                                 f"image not pinned by digest")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mamori.model import Container, Resources, Severity, Val, Workload
+from mamori.model import Container, Resources, Severity, SourceKind, Val, Workload
 from mamori.model import resources as r
 from mamori.rules.index import namespace_of
 from mamori.rules.registry import Context, Hit, Scope, hit, rule
@@ -45,17 +45,22 @@ def no_memory_limit(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 
 @rule(id="MAM-RES-003", title="No CPU request", severity=Severity.LOW, controls=REQUESTS, scope=Scope.CONTAINER,
+      sources=[SourceKind.KUBERNETES],
       remediation="Set `resources.requests.cpu` (or `deploy.resources.reservations.cpus`).",
       refs=["trivy:KSV-0015", "checkov:CKV_K8S_10", "polaris:cpuRequestsMissing", "kubescape:C-0268",
             "kubescape:C-0050", "kube-linter:unset-cpu-requirements"])
 def no_cpu_request(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
-    """The scheduler places pods by requests; without one the pod is best-effort and evicted first."""
+    """The scheduler places pods by requests; without one the pod is best-effort and evicted first.
+
+    Compose reservations only matter to Swarm's scheduler, so requests are a Kubernetes rule.
+    """
     v = _missing(c, "cpu_request")
     if v is not None:
         yield hit(v, f"container {c.name!r} has no CPU request")
 
 
 @rule(id="MAM-RES-004", title="No memory request", severity=Severity.LOW, controls=REQUESTS, scope=Scope.CONTAINER,
+      sources=[SourceKind.KUBERNETES],
       remediation="Set `resources.requests.memory` (or `deploy.resources.reservations.memory`).",
       refs=["trivy:KSV-0016", "checkov:CKV_K8S_12", "polaris:memoryRequestsMissing", "kubescape:C-0269",
             "kubescape:C-0004", "kube-linter:unset-memory-requirements"])
