@@ -18,7 +18,11 @@ def _missing(c: Container, pick: str) -> Val[str | None] | None:
     if res is None:
         return None
     val: Val[str | None] = getattr(res, pick)
-    return val if val.value is None else None
+    if val.value is not None:
+        return None
+    if pick.endswith("_request") and getattr(res, pick.replace("_request", "_limit")).value is not None:
+        return None  # Kubernetes defaults a missing request to the limit: the container is not best-effort
+    return val
 
 
 @rule(id="MAM-RES-001", title="No CPU limit", severity=Severity.LOW, controls=LIMITS, scope=Scope.CONTAINER,
