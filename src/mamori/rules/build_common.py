@@ -63,11 +63,23 @@ def steps(build: Build, stages: set[int] | None = None, onbuild: bool = False) -
         yield from steps_of(ins)
 
 
-def steps_of(ins: Instruction) -> Iterator[Step]:
+_STEPS: dict[int, tuple[Instruction, tuple[Step, ...]]] = {}
+
+
+def steps_of(ins: Instruction) -> tuple[Step, ...]:
+    """The unwrapped commands of a RUN, computed once per instruction (every build rule reads them)."""
+    cached = _STEPS.get(id(ins))
+    if cached is not None and cached[0] is ins:
+        return cached[1]
+    out = []
     for cmd in ins.commands:
         argv = unwrap(cmd.argv)
         if argv:
-            yield Step(cmd, ins, argv, basename(argv[0]))
+            out.append(Step(cmd, ins, argv, basename(argv[0])))
+    if len(_STEPS) > 50_000:
+        _STEPS.clear()
+    _STEPS[id(ins)] = (ins, tuple(out))
+    return _STEPS[id(ins)][1]
 
 
 def stage_of(build: Build, ins: Instruction) -> Stage | None:
