@@ -39,7 +39,7 @@ def not_dropped(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 @rule(id="MAM-CAP-002", title="Capabilities added", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
       remediation="Remove `add`/`cap_add` entries, or allowlist the ones the process needs "
                   "(`allow.capabilities` in the policy).",
-      refs=["checkov:CKV_K8S_25", "cis-docker:5.4"])
+      refs=["checkov:CKV_K8S_25", "trivy:KSV-0022", "trivy:KSV-0106", "cis-docker:5.4"])
 def added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Every added capability widens what an attacker in the container can do to the kernel."""
     allowed = set(ctx.settings.allowed_capabilities)

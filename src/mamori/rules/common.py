@@ -33,6 +33,10 @@ def is_runtime_socket(path: str) -> bool:
     return base in RUNTIME_SOCKETS or p in RUNTIME_SOCKET_DIRS
 
 
+# Directories whose wholesale mount hands the container the host (what Trivy and kube-linter list).
+SYSTEM_ROOTS = frozenset({"/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/var/lib/docker"})
+
+
 def sensitive_path(path: str) -> str | None:
     """The sensitive system path that ``path`` is, or lies under (``/etc/ssl`` -> ``/etc``)."""
     p = norm_path(path)

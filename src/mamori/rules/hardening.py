@@ -71,7 +71,7 @@ def selinux_weakened(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
       scope=Scope.CONTAINER,
       remediation="Give every container a securityContext (runAsNonRoot, allowPrivilegeEscalation: false, "
                   "readOnlyRootFilesystem, capabilities drop ALL).",
-      refs=["checkov:CKV_K8S_30", "trivy:KSV-0118"])
+      refs=["checkov:CKV_K8S_30"])
 def no_container_security_context(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """A container without any securityContext runs with every runtime default, none of them hardened."""
     if c.security_context is not None and not c.security_context.value:
@@ -81,7 +81,7 @@ def no_container_security_context(ctx: Context, w: Workload, c: Container) -> It
 @rule(id="MAM-HARD-007", title="Pod has no securityContext", severity=Severity.LOW, controls=[C, "CSA-3.1.2.3"],
       scope=Scope.WORKLOAD, sources=[SourceKind.KUBERNETES],
       remediation="Set a pod securityContext (runAsNonRoot, runAsUser/runAsGroup, fsGroup, seccompProfile).",
-      refs=["checkov:CKV_K8S_29"])
+      refs=["checkov:CKV_K8S_29", "trivy:KSV-0118"])
 def no_pod_security_context(ctx: Context, w: Workload) -> Iterator[Hit]:
     """Pod-level defaults protect every container, including ones added later by sidecar injection."""
     psc = w.extra.get("pod_security_context")

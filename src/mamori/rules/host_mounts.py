@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mamori.model import Container, Severity, Workload
-from mamori.rules.common import host_mounts, is_runtime_socket, norm_path, sensitive_path
+from mamori.rules.common import SYSTEM_ROOTS, host_mounts, is_runtime_socket, norm_path, sensitive_path
 from mamori.rules.registry import Context, Hit, Scope, hit, rule
 
 C = "CSA-3.1.2.4"
@@ -32,15 +32,27 @@ def host_path(ctx: Context, w: Workload) -> Iterator[Hit]:
             yield hit(m.loc, f"host path {m.path} is mounted into {w.ident.kind} {w.ident.name!r}", m.container)
 
 
-@rule(id="MAM-HOST-002", title="Sensitive host path mounted", severity=Severity.HIGH, controls=[C],
+@rule(id="MAM-HOST-002", title="Host system directory mounted", severity=Severity.HIGH, controls=[C],
       scope=Scope.WORKLOAD,
-      remediation="Never mount /, /etc, /proc, /sys, /dev, /boot, /root, /usr or the runtime's state directories.",
+      remediation="Never mount /, /etc, /proc, /sys, /dev, /boot, /lib, /usr or /var/lib/docker.",
       refs=["trivy:KSV-0121", "kube-linter:sensitive-host-mounts", "cis-docker:5.6"])
+def system_directory(ctx: Context, w: Workload) -> Iterator[Hit]:
+    """A whole system directory lets a container rewrite the host or read all of its credentials."""
+    for m in host_mounts(w):
+        if norm_path(m.path) in SYSTEM_ROOTS and not _allowed(ctx, m.path):
+            yield hit(m.loc, f"host system directory {norm_path(m.path)} is mounted", m.container)
+
+
+@rule(id="MAM-HOST-007", title="Sensitive host path mounted", severity=Severity.MEDIUM, controls=[C],
+      scope=Scope.WORKLOAD,
+      remediation="Do not mount paths under system directories or the kubelet's and runtimes' state "
+                  "(/etc/kubernetes, /var/lib/kubelet, /root, /sys/fs/cgroup ...); allowlist unavoidable ones.",
+      refs=["cis-docker:5.6"])
 def sensitive_host_path(ctx: Context, w: Workload) -> Iterator[Hit]:
-    """System directories let a container rewrite the host or read its credentials."""
+    """Parts of system directories still hold host credentials, kernel interfaces or other tenants' state."""
     for m in host_mounts(w):
         s = sensitive_path(m.path)
-        if s is not None and not _allowed(ctx, m.path):
+        if s is not None and norm_path(m.path) not in SYSTEM_ROOTS and not _allowed(ctx, m.path):
             yield hit(m.loc, f"sensitive host path {m.path} (under {s}) is mounted", m.container)
 
 

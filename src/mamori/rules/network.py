@@ -15,7 +15,7 @@ SSH_PORTS = frozenset({22, 2222})
 @rule(id="MAM-NET-001", title="Namespace without NetworkPolicy", severity=Severity.MEDIUM,
       controls=["CSA-3.1.9.3", "CSA-3.1.5.4"], scope=Scope.SET,
       remediation="Add a default-deny NetworkPolicy to every namespace, then allow the flows each workload needs.",
-      refs=["kube-linter:non-isolated-pod", "kubescape:C-0260", "checkov:CKV2_K8S_6"])
+      refs=["kube-linter:non-isolated-pod", "kubescape:C-0260"])
 def namespace_without_netpol(ctx: Context) -> Iterator[Hit]:
     """Some namespaces are isolated and this one is not: its pods accept traffic from every tenant."""
     if not ctx.index.netpol_namespaces:

@@ -14,9 +14,13 @@ READ = frozenset({"get", "list", "watch", "*"})
 
 
 def _grants(rule_: r.PolicyRule, resources: set[str], verbs: set[str], groups: tuple[str, ...] = ("", "*")) -> bool:
+    """The rule names one of ``resources`` explicitly with one of ``verbs`` (or ``*`` verbs).
+
+    A ``*`` resource is MAM-RBAC-001's finding; reporting it again here would double-count.
+    """
     if not any(g in groups for g in rule_.api_groups):
         return False
-    if not (set(rule_.resources) & (resources | {"*"})):
+    if not (set(rule_.resources) & resources):
         return False
     return bool(set(rule_.verbs) & (verbs | {"*"}))
 
@@ -45,15 +49,34 @@ def exec_attach(ctx: Context, role: r.Role) -> Iterator[Hit]:
             yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} allows exec/attach into pods")
 
 
-@rule(id="MAM-RBAC-003", title="Right to read Secrets", severity=Severity.HIGH, controls=[C, "CSA-3.1.10.3"],
-      scope=Scope.RESOURCE, types=[r.Role],
+MANAGE = frozenset({"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "impersonate"})
+
+
+@rule(id="MAM-RBAC-003", title="Cluster-wide access to Secrets", severity=Severity.HIGH,
+      controls=[C, "CSA-3.1.10.3"], scope=Scope.RESOURCE, types=[r.Role],
+      remediation="Do not grant cluster-wide rights on secrets; mount the one secret a workload needs instead.",
+      refs=["trivy:KSV-0041", "kubescape:C-0015"])
+def cluster_secrets(ctx: Context, role: r.Role) -> Iterator[Hit]:
+    """Secrets of every namespace include service-account tokens bound to cluster-admin."""
+    if not role.cluster:
+        return
+    for pr in role.rules:
+        if _grants(pr, {"secrets"}, set(MANAGE)):
+            yield hit(pr.loc, f"ClusterRole {role.meta.ident.name!r} grants {', '.join(pr.verbs)} on secrets in "
+                              f"every namespace")
+
+
+@rule(id="MAM-RBAC-012", title="Right to read Secrets in a namespace", severity=Severity.MEDIUM,
+      controls=[C, "CSA-3.1.10.3"], scope=Scope.RESOURCE, types=[r.Role],
       remediation="Do not grant get/list/watch on secrets; mount the one secret a workload needs instead.",
-      refs=["trivy:KSV-0041", "kubescape:C-0015", "kube-linter:access-to-secrets"])
+      refs=["kubescape:C-0015"])
 def read_secrets(ctx: Context, role: r.Role) -> Iterator[Hit]:
-    """Listing secrets hands over every credential in the namespace (or cluster)."""
+    """Listing secrets hands over every credential of the namespace."""
+    if role.cluster:
+        return
     for pr in role.rules:
         if _grants(pr, {"secrets"}, set(READ)):
-            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} can read secrets")
+            yield hit(pr.loc, f"Role {role.meta.ident.name!r} can read the namespace's secrets")
 
 
 @rule(id="MAM-RBAC-004", title="Binding to cluster-admin", severity=Severity.HIGH, controls=[C],
