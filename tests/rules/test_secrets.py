@@ -185,7 +185,7 @@ def test_messages_never_contain_the_secret() -> None:
 
 def test_rule_metadata() -> None:
     mine = {r.id: r for r in all_rules() if r.id.startswith("MAM-SECRET-")}
-    assert sorted(mine) == [f"MAM-SECRET-00{i}" for i in range(1, 9)]
+    assert sorted(mine) == [f"MAM-SECRET-00{i}" for i in range(1, 10)]
     for r in mine.values():
         assert r.controls and r.remediation and r.description and r.refs
     assert all("CSA-3.1.10.1" in mine[f"MAM-SECRET-00{i}"].controls for i in range(1, 8))

@@ -39,7 +39,7 @@ def not_dropped(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 @rule(id="MAM-CAP-002", title="Capabilities added", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
       remediation="Remove `add`/`cap_add` entries, or allowlist the ones the process needs "
                   "(`allow.capabilities` in the policy).",
-      refs=["checkov:CKV_K8S_25", "trivy:KSV-0022", "trivy:KSV-0106", "cis-docker:5.4"])
+      refs=["checkov:CKV_K8S_25", "trivy:KSV-0022", "cis-docker:5.4"])
 def added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Every added capability widens what an attacker in the container can do to the kernel."""
     allowed = set(ctx.settings.allowed_capabilities)
@@ -97,10 +97,10 @@ def beyond_baseline(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 
 @rule(id="MAM-CAP-007", title="NET_RAW added", severity=Severity.MEDIUM, controls=[C], scope=Scope.CONTAINER,
-      remediation="Remove NET_RAW (and ALL) from the added capabilities.",
+      remediation="Remove NET_RAW from the added capabilities.",
       refs=["trivy:KSV-0119", "kube-linter:drop-net-raw-capability"])
 def net_raw_added(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """Adding NET_RAW back undoes the drop and re-enables raw sockets."""
     for a in c.cap_add:
-        if cap_name(a.value) in ("NET_RAW", "ALL"):
-            yield hit(a, f"container {c.name!r} adds {cap_name(a.value)}")
+        if cap_name(a.value) == "NET_RAW":  # ALL is MAM-CAP-003's finding
+            yield hit(a, f"container {c.name!r} adds NET_RAW")

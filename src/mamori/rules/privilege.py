@@ -205,15 +205,15 @@ def low_uid(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
 
 
 @rule(id="MAM-PRIV-015", title="Low GID", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,
-      remediation="Run with a GID above 10000 (`runAsGroup`).", refs=["trivy:KSV-0021"])
+      remediation="Run with a GID above 10000 (`runAsGroup: 10001`).", refs=["trivy:KSV-0021"])
 def low_gid(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """A low GID (0 above all) can give the process group access to host files after an escape."""
     if c.run_as_group is None:
         return
     gid = c.run_as_group.value
-    if gid is None or gid < 10000:
+    if gid is None or gid <= 10000:
         msg = "sets no GID" if gid is None else f"runs with GID {gid}"
-        yield hit(c.run_as_group, f"{_who(c)} {msg} (10000 or more expected)")
+        yield hit(c.run_as_group, f"{_who(c)} {msg} (above 10000 expected)")
 
 
 @rule(id="MAM-PRIV-017", title="runAsNonRoot not enforced", severity=Severity.LOW, controls=[C], scope=Scope.CONTAINER,

@@ -38,15 +38,28 @@ def wildcard(ctx: Context, role: r.Role) -> Iterator[Hit]:
             yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} uses `*` in {', '.join(where)}")
 
 
-@rule(id="MAM-RBAC-002", title="Right to exec or attach into pods", severity=Severity.HIGH, controls=[C, "CSA-3.1.7.3"],
+EXEC_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection", "impersonate"})
+
+
+@rule(id="MAM-RBAC-002", title="Right to exec into pods", severity=Severity.HIGH, controls=[C, "CSA-3.1.7.3"],
       scope=Scope.RESOURCE, types=[r.Role],
-      remediation="Remove `pods/exec` and `pods/attach`; give break-glass access through an audited procedure.",
+      remediation="Remove `pods/exec`; give break-glass access through an audited procedure.",
       refs=["trivy:KSV-0053", "kubescape:C-0002"])
-def exec_attach(ctx: Context, role: r.Role) -> Iterator[Hit]:
+def exec_pods(ctx: Context, role: r.Role) -> Iterator[Hit]:
     """Exec into a pod bypasses the image's integrity and the application's own access control."""
     for pr in role.rules:
-        if _grants(pr, {"pods/exec", "pods/attach"}, {"create", "get"}):
-            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} allows exec/attach into pods")
+        if _grants(pr, {"pods/exec"}, set(EXEC_VERBS)):
+            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} allows exec into pods")
+
+
+@rule(id="MAM-RBAC-013", title="Right to attach to pods", severity=Severity.MEDIUM, controls=[C, "CSA-3.1.7.3"],
+      scope=Scope.RESOURCE, types=[r.Role],
+      remediation="Remove `pods/attach`; attaching to a container's console is as powerful as exec.")
+def attach_pods(ctx: Context, role: r.Role) -> Iterator[Hit]:
+    """Attach gives the container's stdin and stdout: an interactive way in, outside the application's audit."""
+    for pr in role.rules:
+        if _grants(pr, {"pods/attach"}, {"create", "get"}):
+            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} allows attaching to pods")
 
 
 MANAGE = frozenset({"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "impersonate"})
@@ -94,7 +107,7 @@ def cluster_admin(ctx: Context, b: r.RoleBinding) -> Iterator[Hit]:
 @rule(id="MAM-RBAC-005", title="Privilege-escalation verbs in RBAC", severity=Severity.HIGH, controls=[C],
       scope=Scope.RESOURCE, types=[r.Role],
       remediation="Remove `impersonate`, `escalate` and `bind`; they let a subject grant itself any right.",
-      refs=["trivy:KSV-0043"])
+      refs=["checkov:CKV_K8S_155", "checkov:CKV_K8S_156", "checkov:CKV_K8S_157", "checkov:CKV_K8S_158"])
 def escalation_verbs(ctx: Context, role: r.Role) -> Iterator[Hit]:
     """impersonate/escalate/bind let a subject become anyone or grant itself any role."""
     for pr in role.rules:
@@ -103,15 +116,15 @@ def escalation_verbs(ctx: Context, role: r.Role) -> Iterator[Hit]:
             yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} grants {', '.join(bad)}")
 
 
-@rule(id="MAM-RBAC-006", title="Right to delete logs or events", severity=Severity.MEDIUM,
+@rule(id="MAM-RBAC-006", title="Right to delete pod logs", severity=Severity.MEDIUM,
       controls=[C, "CSA-3.1.7.3", "CSA-3.1.3.2"], scope=Scope.RESOURCE, types=[r.Role],
-      remediation="Do not grant delete on events or pods/log; evidence must outlive an intrusion.",
+      remediation="Do not grant delete on pods/log; evidence must outlive an intrusion.",
       refs=["trivy:KSV-0042", "kubescape:C-0031"])
 def delete_evidence(ctx: Context, role: r.Role) -> Iterator[Hit]:
-    """Deleting events or logs is how an intruder removes the evidence forensics needs."""
+    """Deleting logs is how an intruder removes the evidence forensics needs."""
     for pr in role.rules:
-        if _grants(pr, {"events", "pods/log"}, {"delete", "deletecollection"}, ("", "*", "events.k8s.io")):
-            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} can delete events or pod logs")
+        if _grants(pr, {"pods/log"}, {"delete", "deletecollection"}):
+            yield hit(pr.loc, f"{role.meta.ident.kind} {role.meta.ident.name!r} can delete pod logs")
 
 
 @rule(id="MAM-RBAC-007", title="Anonymous or unauthenticated subject bound", severity=Severity.CRITICAL,

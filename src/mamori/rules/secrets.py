@@ -25,6 +25,7 @@ contain the value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from mamori.model import Container, EnvVar, Severity, SourceKind, Workload
@@ -46,7 +47,7 @@ _FORMAT_REFS = (
     "trivy:jwt-token",
 )
 _ENV_NAME_REFS = ("kubescape:C-0012", "polaris:sensitiveContainerEnvVar", "kube-linter:env-var-secret")
-_CM_NAME_REFS = ("trivy:KSV-0109", "kubescape:C-0012", "polaris:sensitiveConfigmapContent")
+_CM_NAME_REFS = ("kubescape:C-0012", "polaris:sensitiveConfigmapContent")
 
 _ENV_FIX = ("Remove the value from the configuration and rotate the credential: it is exposed to everyone who "
             "can read this file, the image or the API object. Deliver it at run time from a secret store: a "
@@ -209,3 +210,18 @@ def secret_in_env(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
             yield hit(env.loc, f"environment variable `{env.name}` of container {c.name!r} is read from a Secret "
                                "(secretKeyRef) instead of a mounted file", c.name)
 
+
+
+_CREDENTIAL_KEY = re.compile(r"pass|pword|pswrd|secret|token|pwd|aws_access_key_id", re.I)
+
+
+@rule(id="MAM-SECRET-009", title="Credential-named key in a ConfigMap", severity=Severity.LOW, controls=[C],
+      scope=Scope.RESOURCE, types=[ConfigMap],
+      remediation="Keep credentials in a Secret (encrypted at rest, separately access-controlled) or an external "
+                  "secret store, never in a ConfigMap, even as an empty placeholder.",
+      refs=["trivy:KSV-0109"])
+def credential_key_in_configmap(ctx: Context, cm: ConfigMap) -> Iterator[Hit]:
+    """A key named like a credential says the ConfigMap is used as a secret store, whatever its value today."""
+    for e in cm.data:
+        if _CREDENTIAL_KEY.search(e.key) and e.value.strip():
+            yield hit(e.loc, f"ConfigMap {cm.meta.ident.name!r} key `{e.key}` is named like a credential")

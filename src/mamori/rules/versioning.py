@@ -17,6 +17,9 @@ C = "CSA-3.1.3.1"
 def floating_tag(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     """A floating tag means the version that runs is whatever the registry served that day."""
     ref = c.image.value
+    if ref is None and c.role in (Role.CONTAINER, Role.INIT, Role.EPHEMERAL):
+        yield hit(c.image, f"container {c.name!r} names no image")  # Compose `build:` services have none either
+        return
     if c.role is Role.IMAGE or ref is None or not ref.floating:
         return
     why = "the `latest` tag" if ref.tag == "latest" else "no tag"

@@ -99,6 +99,11 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _strict_bool(value: Any) -> bool | None:
+    """Only a YAML boolean: the API server rejects `"false"`, so it protects nothing."""
+    return value if isinstance(value, bool) else None
+
+
 def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -206,7 +211,7 @@ class _Reader:
             host_users=self.val(spec, spec_ptr, "hostUsers", True, spec_ptr, lambda v: v is not False),
             service_account=self.val(spec, spec_ptr, "serviceAccountName",
                                      spec.get("serviceAccount") or None, spec_ptr, str),
-            automount_token=self.val(spec, spec_ptr, "automountServiceAccountToken", None, spec_ptr, _bool),
+            automount_token=self.val(spec, spec_ptr, "automountServiceAccountToken", None, spec_ptr, _strict_bool),
             volumes=volumes,
             sysctls=sysctls,
             termination_grace=self.val(spec, spec_ptr, "terminationGracePeriodSeconds", None, spec_ptr, _int),
@@ -275,7 +280,7 @@ class _Reader:
             run_as_non_root=eff("runAsNonRoot", _bool),
             privileged=self.val(sc, sc_ptr, "privileged", False, sc_ptr if sc else ptr, lambda v: v is True),
             allow_privilege_escalation=self.val(sc, sc_ptr, "allowPrivilegeEscalation", None,
-                                                sc_ptr if sc else ptr, _bool),
+                                                sc_ptr if sc else ptr, _strict_bool),
             cap_add=cap_add,
             cap_drop=cap_drop,
             capabilities=Val(bool(caps), self.loc(f"{sc_ptr}/capabilities" if caps else (sc_ptr if sc else ptr)),
