@@ -88,6 +88,8 @@ def _continues(line: str, escape: str) -> bool:
 def _heredoc_markers(text: str) -> list[tuple[str, bool, bool]]:
     """``<<EOF`` / ``<<-EOF`` / ``<<"EOF"`` markers outside quotes, in order."""
     out: list[tuple[str, bool, bool]] = []
+    if "<<" not in text:
+        return out  # nearly every instruction: skip the character walk
     i, n = 0, len(text)
     quote: str | None = None
     while i < n:
