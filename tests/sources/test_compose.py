@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -638,7 +639,7 @@ def test_suppressions_through_the_dispatcher() -> None:
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml")) + sorted(CORPUS.glob("*.yml"))
 
 
-@pytest.mark.skipif(not CORPUS_FILES, reason="shared corpus not present")
+@pytest.mark.skipif(not CORPUS_FILES and os.environ.get("CI") != "true", reason="shared corpus not present (CI fails)")
 def test_corpus_reads_without_errors() -> None:
     total = 0
     for path in CORPUS_FILES:
@@ -666,7 +667,7 @@ def corpus_service(file: str, name: str) -> Workload:
     return service(scan, name)
 
 
-@pytest.mark.skipif(not CORPUS_FILES, reason="shared corpus not present")
+@pytest.mark.skipif(not CORPUS_FILES and os.environ.get("CI") != "true", reason="shared corpus not present (CI fails)")
 def test_corpus_values() -> None:
     portainer = main(corpus_service("portainer.yaml", "portainer"))
     sock = [m for m in portainer.mounts if m.source == "/var/run/docker.sock"]

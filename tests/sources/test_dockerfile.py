@@ -3,6 +3,7 @@ variables), stages and inheritance, the final image's Workload, suppressions and
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -345,7 +346,7 @@ def _corpus() -> list[Path]:
     return sorted(CORPUS.glob("*")) if CORPUS.is_dir() else []
 
 
-@pytest.mark.skipif(not _corpus(), reason="shared corpus not present")
+@pytest.mark.skipif(not _corpus() and os.environ.get("CI") != "true", reason="shared corpus not present (CI fails)")
 def test_corpus_parses_without_errors() -> None:
     files = _corpus()
     assert len(files) >= 70
