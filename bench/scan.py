@@ -338,6 +338,7 @@ class RunRecord:
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     dnf: bool = False  # did not finish (timeout, memory): a measurement, not a broken benchmark
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 def rounds(tools: list[Tool], corpora: list[str], runs: int,
@@ -423,6 +424,8 @@ def bench(args: argparse.Namespace) -> int:
             m = run_measured(cmd, cwd=run_dir, env=run_env, stdout=out if tool.writes_stdout() else run_dir / "out",
                              stderr=run_dir / "err", timeout=args.timeout, min_free_mib=args.min_free_mib)
             rec = RunRecord(tool.name, corpus, r, asdict(m) | {"peak_rss_mib": m.peak_rss_mib})
+            if tool.name == "mamori":  # an editable install can change under a long benchmark
+                rec.source = source_state()
             if m.timed_out:
                 rec.error, rec.dnf = f"did not finish: killed after {args.timeout:.0f} s (--timeout)", True
             elif m.out_of_memory:
@@ -545,6 +548,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("\n" + head + "\n" + "-" * len(head))
     for row in rows:
         if "median_wall_s" not in row:
+            if not row["failed_runs"]:
+                continue  # left out with --runs-for TOOL:CORPUS=0
             why = row["did_not_finish"][0] if row["did_not_finish"] else "all runs failed"
             if row.get("x_slower_than_mamori_at_least"):
                 why += f" (>= {row['x_slower_than_mamori_at_least']}x mamori)"
