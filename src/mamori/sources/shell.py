@@ -35,6 +35,10 @@ _PIPES = frozenset({"|", "|&"})
 _REDIRECTS = ("<<<", "<<-", "<<", ">>", "<>", "<&", ">&", ">|", "&>>", "&>", "<", ">")
 
 
+# Characters with no special meaning inside a word (everything the loop in _word dispatches on excluded).
+_PLAIN_RUN = re.compile(r"[^\s;&|()<>\\'\"$`]+")
+
+
 @dataclass(slots=True)
 class _Word:
     text: str
@@ -234,8 +238,9 @@ class _Lexer:
             elif c == "`":
                 j = self._backtick(j, out, subs)
             else:
-                out.append(c)
-                j += 1
+                m = _PLAIN_RUN.match(s, j)  # a run of ordinary characters in one step
+                out.append(m.group() if m else c)
+                j = m.end() if m else j + 1
         self.i = max(j, start + 1)
         word = _Word("".join(out), s[start:j], start, j, quoted, subs)
         if self.expect_heredoc_word is not None:
