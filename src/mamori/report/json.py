@@ -7,6 +7,7 @@ renaming, removing or retyping a field needs ``v2``.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -128,15 +129,21 @@ def _layout(doc: dict[str, Any]) -> str:
     the whole scan on large inputs; one line per finding keeps the C encoder and stays
     readable and ``grep``-able.
     """
-    parts = []
-    for key, value in doc.items():
-        head = f"  {_COMPACT.encode(key)}: "
+    out = io.StringIO()  # one growing buffer: joining lists of lines held several copies of large reports
+    out.write("{\n")
+    for n, (key, value) in enumerate(doc.items()):
+        out.write(",\n  " if n else "  ")
+        out.write(f"{_COMPACT.encode(key)}: ")
         if isinstance(value, list) and value:
-            items = ",\n".join("    " + _COMPACT.encode(v) for v in value)
-            parts.append(f"{head}[\n{items}\n  ]")
+            out.write("[\n")
+            for i, item in enumerate(value):
+                out.write(",\n    " if i else "    ")
+                out.write(_COMPACT.encode(item))
+            out.write("\n  ]")
         else:
-            parts.append(head + _COMPACT.encode(value))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            out.write(_COMPACT.encode(value))
+    out.write("\n}\n")
+    return out.getvalue()
 
 
 def render(decision: Decision, rules: Sequence[Rule], *, color: bool = False) -> str:
