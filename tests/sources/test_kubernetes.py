@@ -200,3 +200,11 @@ spec:
     bad = load("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    mamori.io/ignore: no-reason\n"
                "spec:\n  containers: [{name: c, image: x:1}]\n")
     assert bad.errors and "=reason" in bad.errors[0].message
+
+
+def test_list_without_api_version_and_compose_is_not_kubernetes() -> None:
+    s = load("kind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n"
+             "    spec: {containers: [{name: c, image: 'x:1'}]}\n")
+    assert [w.ident.name for w in s.workloads] == ["p"]
+    c = load("services:\n  web: {image: 'x:1'}\n", "docker-compose.yaml")
+    assert [w.ident.kind for w in c.workloads] == ["ComposeService"]

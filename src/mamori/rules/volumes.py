@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from mamori.model import Loc, Severity, SourceKind
+from mamori.model import Identity, Loc, Severity, SourceKind
 from mamori.rules.index import namespace_of
 from mamori.rules.registry import Context, Hit, Scope, rule
 
@@ -17,7 +17,7 @@ C = "CSA-3.1.9.1"
       remediation="Give each workload its own volume; exchange data through an API, not a shared filesystem.")
 def shared_volume(ctx: Context) -> Iterator[Hit]:
     """A shared volume lets one compromised workload read or poison another's data."""
-    users: dict[tuple[str, str, str], list[tuple[Loc, object, str]]] = defaultdict(list)
+    users: dict[tuple[str, str, str], list[tuple[Loc, Identity, str]]] = defaultdict(list)
     for w in ctx.scan.workloads:
         if w.ident.source is SourceKind.DOCKERFILE:
             continue
@@ -31,8 +31,8 @@ def shared_volume(ctx: Context) -> Iterator[Hit]:
     for (_, _, name), uses in sorted(users.items()):
         if len(uses) < 2:
             continue
-        names = ", ".join(sorted({u[1].name for u in uses}))  # type: ignore[attr-defined]
+        names = ", ".join(sorted({ident.name for _, ident, _ in uses}))
         for loc, ident, container in uses:
-            yield Hit(loc, f"volume {name!r} is shared by {names}", ident, container)  # type: ignore[arg-type]
+            yield Hit(loc, f"volume {name!r} is shared by {names}", ident, container)
 
 

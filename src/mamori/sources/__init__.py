@@ -47,7 +47,7 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
         out.extend(dockerfile.load(file, text))
         out.files.pop()  # dockerfile.load lists the file itself
         return out
-    from mamori.sources import kubernetes
+    from mamori.sources import compose, kubernetes
     from mamori.sources.inline import inline_suppressions
     from mamori.sources.yamldoc import load_docs
 
@@ -57,16 +57,12 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
     for doc in docs:
         if doc.data is None:
             continue
-        if kubernetes.is_kubernetes(doc.data) or (
-            isinstance(doc.data, dict) and isinstance(doc.data.get("items"), list) and "kind" in doc.data
-        ):
+        if kubernetes.is_kubernetes(doc.data):
             before = len(out.workloads) + len(out.resources)
             kubernetes.load(doc, out)
             if len(out.workloads) + len(out.resources) > before:
                 out.suppressions.extend(inline_suppressions(lines, doc, file, out.errors))
-        elif _is_compose(doc.data):
-            from mamori.sources import compose
-
+        elif compose.is_compose(doc.data):
             part = compose.load(doc)
             part.files = []
             out.extend(part)
@@ -75,10 +71,6 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
             out.skipped.append(Skipped(file, doc.line, f"document {doc.index + 1}",
                                        "neither a Kubernetes object nor a Compose file"))
     return out
-
-
-def _is_compose(data: object) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("services"), dict) and "kind" not in data
 
 
 def read_file(path: str, max_bytes: int = 32 * 1024 * 1024) -> tuple[str | None, InputError | None]:

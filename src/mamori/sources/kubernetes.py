@@ -62,7 +62,10 @@ IGNORE_ANNOTATION = "mamori.io/ignore"
 
 
 def is_kubernetes(data: object) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("kind"), str) and "apiVersion" in data
+    """An object with ``apiVersion`` and ``kind``, or a ``kind: ...List`` of items (kubectl omits apiVersion)."""
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return False
+    return "apiVersion" in data or isinstance(data.get("items"), list)
 
 
 def _get(data: Any, pointer: str) -> Any:
