@@ -206,6 +206,19 @@ def rules_markdown(rules: list[Rule]) -> str:
     return chr(10).join(lines)
 
 
+def _register() -> None:
+    """Sub-command groups live in their own modules."""
+    from mamori.cli.admission import admission
+    from mamori.cli.authz import authz
+    from mamori.cli.serve import decisions, serve
+
+    for cmd in (serve, decisions, admission, authz):
+        cli.add_command(cmd)
+
+
+_register()
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     cli()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from mamori.model import Severity
+from mamori.policy.enforcement import DockerEnforcement, Enforcement, Mode, Mutations
 from mamori.policy.settings import Settings
+from mamori.policy.trust import ApprovedDigests
 from mamori.sources.yamldoc import Doc, load_docs
 
 CONFIG_NAMES = (".mamori.yaml", ".mamori.yml", "mamori.yaml", "mamori.yml")
@@ -57,6 +60,8 @@ class Policy:
     waivers: tuple[Waiver, ...] = ()
     fail_on: Severity | None = None
     source: str | None = None  # the file it was read from
+    enforcement: Enforcement = field(default_factory=Enforcement)
+    approved_digests: ApprovedDigests | None = None  # the built-in image-trust provider
 
     def enabled(self, rule_id: str, default: bool) -> bool:
         if any(fnmatch.fnmatchcase(rule_id, p) for p in self.disable):
@@ -67,7 +72,8 @@ class Policy:
 
 
 _TOP = {"rules", "fail-on", "required-labels", "allow", "waivers", "monitoring-images", "log-drivers", "min-replicas",
-        "classification-label", "sensitive-classifications"}
+        "classification-label", "sensitive-classifications", "enforcement",
+        "trust"}
 
 
 def find_config(start: str = ".") -> str | None:
@@ -122,6 +128,84 @@ def _severity(doc: Doc, ptr: str, value: Any) -> Severity:
         return Severity.parse(str(value))
     except ValueError as exc:
         raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: {exc}") from None
+
+
+def _bool(doc: Doc, ptr: str, value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: expected true or false, not {value!r}")
+    return value
+
+
+def _mode(doc: Doc, ptr: str, value: Any) -> Mode:
+    try:
+        return Mode(str(value).strip().lower())
+    except ValueError:
+        raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: unknown mode {value!r} "
+                          f"(expected one of {', '.join(m.value for m in Mode)})") from None
+
+
+def _enforcement(doc: Doc, value: Any) -> Enforcement:
+    top = _keys(doc, "/enforcement", value, {"mode", "deny-on", "rules", "exempt-namespaces", "mutate", "docker"})
+    base = Enforcement()
+    modes = top.get("rules") or {}
+    if not isinstance(modes, dict):
+        raise ConfigError(f"{doc.file}:{doc.line_of('/enforcement/rules')}: expected a mapping of rule id to mode")
+    mut = _keys(doc, "/enforcement/mutate", top.get("mutate"),
+                {"no-privilege-escalation", "drop-capabilities", "seccomp-runtime-default", "run-as-non-root",
+                 "read-only-root", "default-labels"})
+    m0 = Mutations()
+    labels = mut.get("default-labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str | int) for v in labels.values()):
+        raise ConfigError(f"{doc.file}:{doc.line_of('/enforcement/mutate/default-labels')}: "
+                          "expected a mapping of label to default value")
+    mp = "/enforcement/mutate/"
+    mutations = Mutations(
+        no_privilege_escalation=_bool(doc, mp + "no-privilege-escalation", mut.get("no-privilege-escalation"),
+                                      m0.no_privilege_escalation),
+        drop_capabilities=_bool(doc, mp + "drop-capabilities", mut.get("drop-capabilities"), m0.drop_capabilities),
+        seccomp_runtime_default=_bool(doc, mp + "seccomp-runtime-default", mut.get("seccomp-runtime-default"),
+                                      m0.seccomp_runtime_default),
+        run_as_non_root=_bool(doc, mp + "run-as-non-root", mut.get("run-as-non-root"), m0.run_as_non_root),
+        read_only_root=_bool(doc, mp + "read-only-root", mut.get("read-only-root"), m0.read_only_root),
+        default_labels={str(k): str(v) for k, v in labels.items()},
+    )
+    dk = _keys(doc, "/enforcement/docker", top.get("docker"), {"allow-plugins", "volume-drivers", "allow-root-exec"})
+    d0 = DockerEnforcement()
+    docker = DockerEnforcement(
+        allowed_plugins=_strs(doc, "/enforcement/docker/allow-plugins", dk.get("allow-plugins")),
+        volume_drivers=_strs(doc, "/enforcement/docker/volume-drivers", dk["volume-drivers"])
+        if "volume-drivers" in dk else d0.volume_drivers,
+        allow_root_exec=_bool(doc, "/enforcement/docker/allow-root-exec", dk.get("allow-root-exec"),
+                              d0.allow_root_exec),
+    )
+    return Enforcement(
+        mode=_mode(doc, "/enforcement/mode", top["mode"]) if "mode" in top else base.mode,
+        rule_modes=tuple((str(k), _mode(doc, f"/enforcement/rules/{k}", v)) for k, v in modes.items()),
+        deny_on=_severity(doc, "/enforcement/deny-on", top["deny-on"]) if top.get("deny-on") else None,
+        exempt_namespaces=_strs(doc, "/enforcement/exempt-namespaces", top["exempt-namespaces"])
+        if "exempt-namespaces" in top else base.exempt_namespaces,
+        mutate=mutations,
+        docker=docker,
+    )
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _trust(doc: Doc, value: Any) -> ApprovedDigests | None:
+    top = _keys(doc, "/trust", value, {"approved-images"})
+    if "approved-images" not in top:
+        return None
+    digests = set()
+    for i, ref in enumerate(_strs(doc, "/trust/approved-images", top["approved-images"])):
+        digest = ref.rsplit("@", 1)[-1].lower()
+        if not _DIGEST.fullmatch(digest):
+            raise ConfigError(f"{doc.file}:{doc.line_of(f'/trust/approved-images/{i}')}: {ref!r} is not pinned by "
+                              "a sha256 digest (NAME@sha256:<64 hex> or sha256:<64 hex>)")
+        digests.add(digest)
+    return ApprovedDigests(frozenset(digests))
 
 
 def load_policy(path: str) -> Policy:
@@ -183,4 +267,6 @@ def load_policy(path: str) -> Policy:
         waivers=tuple(waivers),
         fail_on=_severity(doc, "/fail-on", top["fail-on"]) if top.get("fail-on") else None,
         source=path,
+        enforcement=_enforcement(doc, top.get("enforcement")),
+        approved_digests=_trust(doc, top.get("trust")),
     )

@@ -25,6 +25,7 @@ from mamori.model import (
 )
 from mamori.policy.config import Policy
 from mamori.policy.decision import Decision, Notice
+from mamori.policy.trust import ImageTrust
 from mamori.rules.index import ScanIndex
 from mamori.rules.registry import Context, Hit, Rule, Scope, all_rules
 
@@ -67,9 +68,10 @@ def _run(rule: Rule, args: tuple[object, ...], errors: list[InputError], where: 
         return []
 
 
-def evaluate(scan: ScanSet, policy: Policy, rules: Sequence[Rule]) -> tuple[list[Finding], list[InputError]]:
+def evaluate(scan: ScanSet, policy: Policy, rules: Sequence[Rule],
+             trust: ImageTrust | None = None) -> tuple[list[Finding], list[InputError]]:
     """Run every rule on every object of its scope; return raw findings."""
-    ctx = Context(policy.settings, scan, ScanIndex.build(scan))
+    ctx = Context(policy.settings, scan, ScanIndex.build(scan), trust or policy.approved_digests)
     by_scope: dict[Scope, list[Rule]] = defaultdict(list)
     for r in rules:
         by_scope[r.scope].append(r)
@@ -148,11 +150,16 @@ class _Suppressor:
         return None
 
 
-def decide(scan: ScanSet, policy: Policy | None = None, *, today: date | None = None) -> Decision:
-    """Judge everything in ``scan`` under ``policy``; the single place where verdicts are made."""
+def decide(scan: ScanSet, policy: Policy | None = None, *, today: date | None = None,
+           trust: ImageTrust | None = None) -> Decision:
+    """Judge everything in ``scan`` under ``policy``; the single place where verdicts are made.
+
+    ``trust`` is the image-trust hook (signature and approval); without it the policy's
+    ``trust.approved-images`` is used, and without that image trust is not judged.
+    """
     policy = policy or Policy()
     rules = active_rules(policy)
-    raw, rule_errors = evaluate(scan, policy, rules)
+    raw, rule_errors = evaluate(scan, policy, rules, trust)
     sup = _Suppressor(scan, policy, today or date.today())
     findings: list[Finding] = []
     suppressed: list[Suppressed] = []

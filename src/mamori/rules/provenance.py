@@ -52,3 +52,18 @@ def pull_policy(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
     if policy.lower() != "always":  # Compose spells it `always`, Kubernetes `Always`
         yield hit(c.pull_policy, f"{c.role.value} {c.name!r} may reuse a cached copy (pull policy {policy}) of an "
                                  f"image not pinned by digest")
+
+
+@rule(id="MAM-IMG-005", title="Image not signed and approved", severity=Severity.HIGH,
+      controls=[C, "CSA-3.1.8.1", "CSA-3.1.1.2"], scope=Scope.CONTAINER,
+      remediation="Run only images whose digest was signed and approved (policy `trust`); promote the "
+                  "verified digest instead of rebuilding or re-tagging it.",
+      refs=["kubescape:C-0236", "kubescape:C-0237", "cis-docker:4.5"])
+def untrusted_image(ctx: Context, w: Workload, c: Container) -> Iterator[Hit]:
+    """Quiet unless an image-trust provider is configured: without one, trust cannot be judged."""
+    ref = c.image.value
+    if ctx.trust is None or ref is None or c.role is Role.IMAGE:
+        return
+    result = ctx.trust.check(ref)
+    if not result.trusted:
+        yield hit(c.image, f"image {ref.raw!r} is not trusted: {result.reason}")

@@ -49,6 +49,7 @@ class Context:
     settings: Settings
     scan: ScanSet
     index: Any = None  # mamori.rules.index.ScanIndex, built once per scan
+    trust: Any = None  # mamori.policy.trust.ImageTrust, when image trust is configured
 
 
 RuleFn = Callable[..., Iterable[Hit]]

@@ -1,0 +1,1 @@
+"""Enforcement adapters (admission webhook, Docker AuthZ plugin) around the one decision point."""

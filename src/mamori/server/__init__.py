@@ -1,0 +1,1 @@
+"""``mamori serve``: the enforcement endpoints in one process."""

@@ -1,0 +1,1 @@
+"""mamori's own state: an embedded SQLite database under ``$MAMORI_HOME``, or PostgreSQL."""
