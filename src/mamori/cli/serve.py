@@ -1,15 +1,136 @@
-"""``mamori serve`` and ``mamori decisions`` (being written)."""
+"""``mamori serve`` (the enforcement endpoints) and ``mamori decisions`` (what they decided)."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
 
+from mamori.policy.config import Policy
+
+
+def _policy(config: str | None, no_config: bool) -> tuple[Policy, str | None]:
+    from mamori.policy.config import ConfigError, find_config, load_policy
+
+    path = config or (None if no_config else find_config("."))
+    try:
+        return (load_policy(path) if path else Policy()), path
+    except ConfigError as exc:
+        click.echo(f"mamori: policy error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
 
 @click.command()
-def serve() -> None:
-    """Run the enforcement endpoints."""
+@click.option("--listen", default="127.0.0.1:8443", show_default=True, metavar="HOST:PORT",
+              help="Address of the admission webhook (HTTPS when --tls-cert is given).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serving certificate (PEM).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Key of the serving certificate.")
+@click.option("--tls-client-ca", type=click.Path(exists=True, dir_okay=False),
+              help="Require client certificates signed by this CA (API server client auth).")
+@click.option("--no-webhook", is_flag=True, help="Do not serve the admission webhook (only the AuthZ socket).")
+@click.option("--authz-socket", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also serve the Docker AuthZ plugin on this unix socket "
+                   "(normally /run/docker/plugins/mamori.sock).")
+@click.option("-c", "--config", "--policy", "config", type=click.Path(dir_okay=False),
+              help="Policy file (default: .mamori.yaml or mamori.yaml in the current directory).")
+@click.option("--no-config", is_flag=True, help="Ignore any policy file in the current directory.")
+@click.option("--db", metavar="URL", help="Decision store (default: SQLite under $MAMORI_HOME).")
+@click.option("--no-record", is_flag=True, help="Do not store decisions (metrics and logs only).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One JSON line per HTTP request on stderr.")
+def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, no_webhook: bool,
+          authz_socket: str | None, config: str | None, no_config: bool, db: str | None, no_record: bool,
+          log_level: str, access_log: bool) -> None:
+    """Run the enforcement endpoints in one process.
+
+    The admission webhook (/validate, /mutate, /healthz, /readyz, /metrics) on --listen,
+    and with --authz-socket the Docker AuthZ plugin. Both judge with the same policy as
+    `mamori scan`. SIGHUP reloads the policy; SIGTERM drains and stops.
+    """
+    import asyncio
+    import logging
+
+    from mamori.server.app import build_app
+    from mamori.server.http import configure_logging
+    from mamori.server.run import Listener, serve_all
+    from mamori.server.state import ServerState
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_client_ca and not tls_cert:
+        raise click.UsageError("--tls-client-ca needs --tls-cert/--tls-key")
+    if no_webhook and not authz_socket:
+        raise click.UsageError("nothing to serve: --no-webhook without --authz-socket")
+    configure_logging(log_level, access_log)
+    log = logging.getLogger("mamori.server")
+    policy, path = _policy(config, no_config)
+    recorder = None
+    if not no_record:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from mamori.store.db import open_db
+        from mamori.store.decisions import DecisionRecorder
+
+        try:
+            recorder = DecisionRecorder(open_db(db))
+        except (SQLAlchemyError, OSError) as exc:
+            click.echo(f"mamori: cannot open the decision store: {exc}", err=True)
+            sys.exit(2)
+    state = ServerState(policy=policy, recorder=recorder, policy_path=path)
+    state.warm_up()
+    log.info("policy: %s", path or "built-in defaults")
+    listeners = []
+    if not no_webhook:
+        host, port = _hostport(listen)
+        if not tls_cert:
+            log.warning("serving plain HTTP on %s: the Kubernetes API server only calls webhooks over HTTPS", listen)
+        listeners.append(Listener("admission", build_app(state), host=host, port=port, tls_cert=tls_cert,
+                                  tls_key=tls_key, tls_client_ca=tls_client_ca))
+    if authz_socket:
+        from mamori.server.authz import authz_app
+
+        listeners.append(Listener("docker-authz", authz_app(state), uds=authz_socket))
+    try:
+        asyncio.run(serve_all(listeners, state))
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 @click.command()
-def decisions() -> None:
-    """Show recorded enforcement decisions."""
+@click.option("--db", metavar="URL", help="Decision store (default: SQLite under $MAMORI_HOME).")
+@click.option("-n", "--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--denied", is_flag=True, help="Only denials (and refused requests).")
+@click.option("--adapter", type=click.Choice(["admission-validate", "admission-mutate", "docker-authz"]),
+              help="Only decisions of this endpoint.")
+@click.option("--since", metavar="TIME", help="Only decisions at or after this UTC time (RFC 3339 prefix).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def decisions(db: str | None, limit: int, denied: bool, adapter: str | None, since: str | None, fmt: str) -> None:
+    """Show the decisions recorded by `mamori serve` (who, what, verdict, rules)."""
+    from mamori.store.db import open_db
+    from mamori.store.decisions import query
+
+    rows = list(query(open_db(db), limit=limit, denied_only=denied, adapter=adapter, since=since))
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    if not rows:
+        click.echo("no decisions recorded")
+        return
+    for r in rows:
+        flags = " (dry run)" if r["dry_run"] else ""
+        click.echo(f"{r['time']}  {r['result']:<8} {r['adapter']:<19} {r['operation']:<8} {r['subject']}"
+                   f"  user={r['user'] or '-'}{flags}")
+        if r["rules"]:
+            click.echo(f"    rules: {', '.join(r['rules'])}")

@@ -91,3 +91,28 @@ def judge(scan: ScanSet, policy: Policy, *, today: date | None = None,
         errors=errors,
         decision=decision,
     )
+
+
+def _key(f: Finding) -> tuple[str, str, str | None, str]:
+    return (f.rule_id, f.location.resource, f.location.container, f.location.path)
+
+
+def on_update(new: Verdict, old: Verdict, policy: Policy) -> Verdict:
+    """Judge an update by what it changes: findings the old object had too follow ``existing-on-update``.
+
+    With the default ``warn``, an update that does not introduce a violation (a scale, a
+    label, an image bump of a workload admitted before the policy) is not blocked by it,
+    while anything the update adds is judged as on create.
+    """
+    mode = policy.enforcement.existing_on_update
+    if mode is Mode.ENFORCE or not new.denied:
+        return new
+    before = {_key(f) for f in (*old.denied, *old.warned, *old.audited)}
+    kept = tuple(f for f in new.denied if _key(f) not in before)
+    existing = tuple(f for f in new.denied if _key(f) in before)
+    if not existing:
+        return new
+    warned = new.warned + existing if mode is Mode.WARN else new.warned
+    audited = new.audited + existing if mode is Mode.AUDIT else new.audited
+    return Verdict(allowed=not kept and not new.errors, denied=kept, warned=warned, audited=audited,
+                   errors=new.errors, decision=new.decision)

@@ -63,6 +63,10 @@ class ScanSet:
     errors: list[InputError] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
+    # False when the objects are a part of a larger whole that mamori cannot see (one
+    # admission request, one Docker API call): rules about relations across the whole set
+    # (a namespace without a NetworkPolicy, say) cannot be judged and do not run.
+    complete: bool = True
 
     def extend(self, other: ScanSet) -> None:
         self.files.extend(other.files)

@@ -147,7 +147,8 @@ def _mode(doc: Doc, ptr: str, value: Any) -> Mode:
 
 
 def _enforcement(doc: Doc, value: Any) -> Enforcement:
-    top = _keys(doc, "/enforcement", value, {"mode", "deny-on", "rules", "exempt-namespaces", "mutate", "docker"})
+    top = _keys(doc, "/enforcement", value, {"mode", "deny-on", "rules", "exempt-namespaces", "mutate", "docker",
+                                                       "existing-on-update"})
     base = Enforcement()
     modes = top.get("rules") or {}
     if not isinstance(modes, dict):
@@ -188,6 +189,8 @@ def _enforcement(doc: Doc, value: Any) -> Enforcement:
         if "exempt-namespaces" in top else base.exempt_namespaces,
         mutate=mutations,
         docker=docker,
+        existing_on_update=_mode(doc, "/enforcement/existing-on-update", top["existing-on-update"])
+        if "existing-on-update" in top else base.existing_on_update,
     )
 
 

@@ -61,6 +61,9 @@ class Enforcement:
     exempt_namespaces: tuple[str, ...] = ("kube-system", "mamori")
     mutate: Mutations = field(default_factory=Mutations)
     docker: DockerEnforcement = field(default_factory=DockerEnforcement)
+    # On an UPDATE, a finding the old object had too is not introduced by this change:
+    # ``warn`` lets owners scale or relabel a workload admitted before the policy existed.
+    existing_on_update: Mode = Mode.WARN
 
     def mode_of(self, rule_id: str) -> Mode:
         for pattern, mode in self.rule_modes:

@@ -95,7 +95,7 @@ def evaluate(scan: ScanSet, policy: Policy, rules: Sequence[Rule],
             if isinstance(res, rule.types):
                 ident = res.meta.ident
                 out.extend(_finding(rule, policy, h, ident, None) for h in _run(rule, (ctx, res), errors, ident))
-    for rule in by_scope[Scope.SET]:
+    for rule in by_scope[Scope.SET] if scan.complete else ():
         anchor = Identity(SourceKind.KUBERNETES, "", "Scan", "all")
         for h in _run(rule, (ctx,), errors, anchor):
             out.append(_finding(rule, policy, h, h.ident or anchor, None))

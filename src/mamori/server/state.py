@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mamori.enforce.verdict import Verdict
 from mamori.model import Finding
@@ -37,6 +37,10 @@ class Metrics:
                                  ["adapter"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.errors = Counter("mamori_request_errors", "Requests refused because they could not be read",
                               ["adapter", "reason"], registry=self.registry)
+        self.pending = Gauge("mamori_decision_records_pending", "Decision records waiting to be stored",
+                             registry=self.registry)
+        self.dropped = Gauge("mamori_decision_records_lost", "Decision records that could not be stored",
+                             registry=self.registry)
 
 
 @dataclass
@@ -48,6 +52,19 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = True
     started: float = field(default_factory=time.monotonic)
+
+    def warm_up(self) -> None:
+        """Load every rule module and run the decision point once, so the first request is not slow."""
+        from mamori.enforce.verdict import judge
+        from mamori.model import ScanSet
+        from mamori.sources import kubernetes
+        from mamori.sources.yamldoc import Doc
+
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "warm-up", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "scratch"}]}}
+        scan = ScanSet(complete=False)
+        kubernetes.load(Doc("warm-up", 0, pod, {}), scan)
+        judge(scan, self.policy, trust=self.trust)
 
     def reload(self) -> bool:
         """Re-read the policy file; on error keep the old policy (logged), never run without one."""

@@ -110,6 +110,10 @@ class DecisionRecorder:
             if len(batch) != len(items):
                 return
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def flush(self) -> None:
         self.queue.join()
 
