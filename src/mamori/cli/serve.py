@@ -100,8 +100,11 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
         from mamori.server.authz import authz_app
 
         listeners.append(Listener("docker-authz", authz_app(state), uds=authz_socket))
+    import uvloop
+
     try:
-        asyncio.run(serve_all(listeners, state))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_all(listeners, state))
     finally:
         if recorder is not None:
             recorder.close()

@@ -8,6 +8,7 @@ annotation suppressions and policy waivers, and fails closed when a rule breaks.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,11 +28,18 @@ from mamori.policy.config import Policy
 from mamori.policy.decision import Decision, Notice
 from mamori.policy.trust import ImageTrust
 from mamori.rules.index import ScanIndex
-from mamori.rules.registry import Context, Hit, Rule, Scope, all_rules
+from mamori.rules.registry import Context, Hit, Rule, Scope, all_rules, registry_state
 
 
 def active_rules(policy: Policy) -> list[Rule]:
-    return [r for r in all_rules() if policy.enabled(r.id, r.default_enabled)]
+    return list(_active(policy.enable, policy.disable, registry_state()))
+
+
+@functools.lru_cache(maxsize=64)
+def _active(enable: tuple[str, ...], disable: tuple[str, ...], _registry: tuple[int, ...]) -> tuple[Rule, ...]:
+    """Memoised per enable/disable lists: a webhook decides thousands of times under one policy."""
+    probe = Policy(enable=enable, disable=disable)
+    return tuple(r for r in all_rules() if probe.enabled(r.id, r.default_enabled))
 
 
 def _finding(rule: Rule, policy: Policy, h: Hit, ident: Identity, container: str | None) -> Finding:

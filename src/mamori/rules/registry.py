@@ -120,6 +120,14 @@ def all_rules() -> list[Rule]:
     return sorted(_RULES.values(), key=lambda r: r.id)
 
 
+def registry_state() -> tuple[int, ...]:
+    """Identity of the registered rules, so caches of rule lists notice a change."""
+    from mamori.rules import load_all
+
+    load_all()
+    return tuple(map(id, _RULES.values()))
+
+
 def hit(val: Val[Any] | Loc, message: str, container: str | None = None) -> Hit:
     """A hit at a value's origin (or at a location)."""
     loc = val if isinstance(val, Loc) else val.loc

@@ -72,6 +72,8 @@ class Doc:
 
     def line_of(self, pointer: str) -> int:
         """Line of ``pointer``, or of its nearest ancestor that exists in the document."""
+        if not self.spans:  # parsed JSON (an admission request): no lines to point at
+            return 0
         p = pointer
         while True:
             span = self.spans.get(p)
