@@ -202,9 +202,10 @@ class _Reader:
         return self.typed(obj, name, base, int, "a whole number")
 
     def text(self, obj: Obj | None, name: str, base: str) -> Val[str | None]:
+        """A string field; the empty string is Go's zero value, which clients send for "not set"."""
         got = self.typed(obj, name, base, str, "a string")
         if got is None or got[0] == "":
-            return Val(None, self.loc(got[1] if got else f"{base}/{name}"), explicit=got is not None)
+            return Val(None, self.loc(f"{base}/{name}"), explicit=False)
         return Val(got[0], self.loc(got[1]))
 
     def strings(self, obj: Obj | None, name: str, base: str, scalar_ok: bool = False) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Docker Engine API operations other than container create, as Workloads the rules can judge.
 
-* ``POST /containers/{id}/exec`` -> a Workload of kind ``Exec`` with one ephemeral container
-  that has only what an exec can set: ``Privileged``, ``User``, ``Env`` and the command.
+* ``POST /containers/{id}/exec`` -> a Workload of kind ``Exec`` with one container (role
+  ``service``, whose missing image no rule reports) that has only what an exec can set: ``Privileged``, ``User``, ``Env`` and the command.
   Everything else is None (not expressible), so only rules about those settings speak
   (MAM-PRIV-001 for ``--privileged``, MAM-PRIV-009 for ``--user root``, the secret rules
   for ``-e``). An empty ``User`` runs as the container's user, decided at create, so it is
@@ -70,7 +70,7 @@ def load_exec(body: Any, *, container: str, file: str = "docker-api", root_exec_
     top = Loc(file, 0, "")
     c = Container(
         name=container,
-        role=Role.EPHEMERAL,
+        role=Role.SERVICE,  # not EPHEMERAL: MAM-IMG-001 reports an ephemeral container without an image
         loc=top,
         image=Val(None, top, explicit=False),
         user=user,
@@ -130,7 +130,7 @@ def load_volume(name: str, driver: str, opts: dict[str, str], *, file: str = "do
     shown = name or "(unnamed)"
     mount = Mount(target=device, kind="host", source=norm_host(device), read_only=False, loc=loc,
                   shared_name=name or None)
-    c = Container(name=shown, role=Role.CONTAINER, loc=loc, image=Val(None, loc, explicit=False), mounts=(mount,))
+    c = Container(name=shown, role=Role.SERVICE, loc=loc, image=Val(None, loc, explicit=False), mounts=(mount,))
     out.workloads.append(Workload(Identity(SourceKind.DOCKER, file, VOLUME_KIND, shown), loc, (c,)))
     return out
 
