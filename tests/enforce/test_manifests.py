@@ -128,6 +128,9 @@ def test_deployment_runs_the_documented_server(bundle: Any) -> None:
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["image"] == IMAGE
+    assert c["imagePullPolicy"] == "IfNotPresent", "pinned by digest: no registry needed to restart"
+    tagged = by_kind(docs(options(bundle, image="registry.example/mamori:0.1.0")))["Deployment"]
+    assert tagged["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "Always"
     assert c["command"] == ["mamori", "serve", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
                             "--policy", "/policy/mamori.yaml", "--listen", "0.0.0.0:8443"]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}

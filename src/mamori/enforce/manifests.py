@@ -144,7 +144,9 @@ def deployment(o: Options) -> dict[str, Any]:
     container = {
         "name": SERVICE,
         "image": o.image,
-        "imagePullPolicy": "Always",
+        # a digest cannot change, so a cached copy is the same image, and a registry outage then cannot stop
+        # mamori (and, with failurePolicy Fail, every pod creation) from restarting
+        "imagePullPolicy": "IfNotPresent" if "@sha256:" in o.image else "Always",
         "command": ["mamori", "serve", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
                     "--policy", "/policy/mamori.yaml", "--listen", f"0.0.0.0:{PORT}"],
         "env": [{"name": "MAMORI_HOME", "value": "/var/lib/mamori"}],
