@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check venv clean bench bench-peers
+.PHONY: demo test lint typecheck check venv clean bench bench-peers system-deps
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,7 +32,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-test: $(STAMP) lint typecheck
+# Debian packages the end-to-end tests use (a Docker Engine, busybox-static for test images);
+# installed only when missing, needs root. The tests start their own private daemons.
+system-deps:
+	bash scripts/install-docker.sh
+
+test: $(STAMP) lint typecheck system-deps
 	$(BIN)/pytest
 
 clean:
