@@ -36,6 +36,7 @@ typecheck: $(STAMP)
 # installed only when missing, needs root. The tests start their own private daemons.
 system-deps:
 	bash scripts/install-docker.sh
+	bash scripts/install-postgres.sh
 
 test: $(STAMP) lint typecheck system-deps
 	$(BIN)/pytest
