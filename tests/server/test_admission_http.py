@@ -229,3 +229,13 @@ def test_mutate_returns_a_base64_json_patch(server: Served) -> None:
 
 def test_kinds_cover_every_workload_of_the_issue() -> None:
     assert {"Pod", "Deployment", "CronJob", "DaemonSet", "StatefulSet"} <= set(GVR)
+
+
+def test_mutate_reports_skipped_defaults_and_leaves_pod_updates_alone(server: Served) -> None:
+    spec = copy.deepcopy(HARDENED_POD)
+    spec["containers"][0]["securityContext"] = {"privileged": True}
+    pod = workload("Pod", spec)
+    resp = server.review("/mutate", review(pod)).json()["response"]
+    assert any("allowPrivilegeEscalation" in w and "privileged" in w for w in resp["warnings"])
+    upd = server.review("/mutate", review(pod, "UPDATE", old=pod)).json()["response"]
+    assert "patch" not in upd and upd["allowed"] is True

@@ -170,12 +170,17 @@ def validate(req: Request, policy: Policy, trust: ImageTrust | None = None) -> O
 
 
 def mutate(req: Request, policy: Policy) -> Outcome:
-    """The mutating webhook's answer: safe defaults as a JSON Patch, each one reported as a warning."""
+    """The mutating webhook's answer: safe defaults as a JSON Patch, each one reported as a warning.
+
+    A Pod's spec cannot change after creation, so a Pod UPDATE is never patched (the API
+    server would refuse the update).
+    """
     from mamori.enforce.mutate import mutate as defaults
 
-    if req.operation not in JUDGED_OPERATIONS or req.sub_resource or req.obj is None or exempt(req, policy):
+    if (req.operation not in JUDGED_OPERATIONS or req.sub_resource or req.obj is None or exempt(req, policy)
+            or (req.kind == "Pod" and req.operation == "UPDATE")):
         return Outcome(response(req, True), req, "skipped")
-    m = defaults(req.obj, policy)
-    applied = list(m.applied)
-    return Outcome(response(req, True, warnings=[f"mamori: {a}" for a in applied], patch=m.patch), req,
-                   "mutated" if m.patch else "allowed", message="; ".join(applied), applied=tuple(applied))
+    m = defaults(req.obj, policy, namespace=req.namespace)
+    warnings = [f"mamori: {w}" for w in m.warnings]
+    return Outcome(response(req, True, warnings=warnings, patch=m.patch), req,
+                   "mutated" if m.patch else "allowed", message="; ".join(m.warnings), applied=tuple(m.applied))
