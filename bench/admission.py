@@ -38,6 +38,7 @@ from tests.server.reviews import HARDENED_POD, insecure_pod, review, workload  #
 from tests.server.tlsutil import localhost_tls  # noqa: E402
 
 KYVERNO_AVG_MS = 42.67  # 100 VUs, 1 replica, 17 PSS policies
+EXTRA: list[str] = [a for a in os.environ.get("MAMORI_SERVE_ARGS", "").split() if a]
 
 
 def _payloads(n: int = 64) -> list[bytes]:
@@ -61,7 +62,7 @@ def _start(tmp: Path, tls: dict[str, str]) -> tuple[subprocess.Popen[bytes], str
     env = {**os.environ, "MAMORI_HOME": str(tmp / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "mamori.cli.main", "serve", "--no-config", "--listen",
                              f"127.0.0.1:{port}", "--tls-cert", tls["cert"], "--tls-key", tls["key"],
-                             "--log-level", "warning", "--no-access-log"], env=env, cwd=tmp,
+                             "--log-level", "warning", "--no-access-log", *EXTRA], env=env, cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=(tmp / "serve.log").open("wb"))
     url = f"https://127.0.0.1:{port}"
     ctx = ssl.create_default_context(cafile=tls["ca"])

@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -73,8 +74,9 @@ class DecisionRecord:
 class DecisionRecorder:
     """Queues records and writes them in batches on one thread; bounded so memory cannot grow unchecked."""
 
-    def __init__(self, engine: Engine, max_pending: int = 100_000) -> None:
+    def __init__(self, engine: Engine, max_pending: int = 100_000, linger: float = 0.05) -> None:
         self.engine = engine
+        self.linger = linger
         self.queue: queue.Queue[DecisionRecord | None] = queue.Queue(max_pending)
         self.dropped = 0
         self.written = 0
@@ -91,9 +93,12 @@ class DecisionRecorder:
     def _run(self) -> None:
         while True:
             items = [self.queue.get()]
-            while len(items) < 500:
+            # Gather for a moment: one commit (and fsync) per batch, not per decision.
+            deadline = time.monotonic() + self.linger
+            while len(items) < 500 and items[-1] is not None:
+                wait = deadline - time.monotonic()
                 try:
-                    items.append(self.queue.get_nowait())
+                    items.append(self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait())
                 except queue.Empty:
                     break
             batch = [i for i in items if i is not None]
