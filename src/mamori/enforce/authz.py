@@ -255,12 +255,12 @@ def check_body(req: PluginRequest, kind: str) -> bytes | None:
     if ctype and ctype.split(";", 1)[0].strip().lower() != "application/json":
         raise Refused("content-type", f"Content-Type {ctype[:60]!r} is not application/json: the daemon does not "
                                       "show such bodies to authorization plugins")
-    if not body.strip():
-        raise Refused("empty-body", f"the {kind} request has no body for the plugin to check (an empty or chunked "
-                                    "body is the CVE-2024-41110 bypass); send the configuration as a JSON body")
     if length is not None and length != len(body):
         raise Refused("length", f"the request declares {length} body bytes but the plugin received {len(body)}; "
                                 "the daemon may act on a body the plugin did not see")
+    if not body.strip():
+        raise Refused("empty-body", f"the {kind} request has no body for the plugin to check (an empty or chunked "
+                                    "body is the CVE-2024-41110 bypass); send the configuration as a JSON body")
     return body
 
 

@@ -400,7 +400,9 @@ class _Reader:
                effective: tuple[Any, str] | None) -> list[Mount]:
         out: list[Mount] = []
         if effective is not None:
-            out.extend(self.effective_mounts(effective))
+            # The effective list shows a bind volume as a volume; HostConfig.Mounts still says what it binds.
+            binds = {m.target: m for m in self.api_mounts(host, hb) if m.kind == "host"}
+            out.extend(binds.get(m.target, m) if m.kind == "volume" else m for m in self.effective_mounts(effective))
         else:
             out.extend(self.binds(host, hb))
             out.extend(self.api_mounts(host, hb))
