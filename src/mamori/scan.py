@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from mamori.model import InputError, ScanSet, Skipped
 from mamori.policy.config import CONFIG_NAMES
 from mamori.sources import is_dockerfile, is_yaml, load_text, looks_like_dockerfile, read_file
 
+if TYPE_CHECKING:
+    from mamori.live.docker_host import LiveOptions
+
+DOCKER_SCHEME = "docker://"
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".terraform", ".tox"}
 
 
@@ -57,10 +62,17 @@ def _load_stdin(out: ScanSet) -> None:
     out.extend(load_text(STDIN_NAME, text, as_dockerfile=looks_like_dockerfile(text)))
 
 
-def load_paths(paths: Iterable[str]) -> ScanSet:
-    """Read every input below ``paths`` (``-`` is standard input) into one ScanSet."""
+def load_paths(paths: Iterable[str], live: LiveOptions | None = None) -> ScanSet:
+    """Read every input below ``paths`` (``-`` is standard input, ``docker://[HOST]`` a live daemon)."""
     out = ScanSet()
     paths = list(paths)
+    if any(p.startswith(DOCKER_SCHEME) for p in paths):
+        from mamori.live.docker_host import load_docker
+
+        for target in (p for p in paths if p.startswith(DOCKER_SCHEME)):
+            out.extend(part := load_docker(target, options=live))
+            out.complete = out.complete and part.complete
+        paths = [p for p in paths if not p.startswith(DOCKER_SCHEME)]
     if STDIN in paths:
         _load_stdin(out)
         paths = [p for p in paths if p != STDIN]

@@ -56,10 +56,16 @@ def _write(text: str, output: str | None) -> None:
 @click.option("--severity", "min_severity", type=click.Choice(SEVERITIES, case_sensitive=False),
               help="Report only findings at or above this severity.")
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when stdout is a terminal).")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="docker://: audit only matching containers (docker ps filters: name=, label=, status=, ...).")
+@click.option("--daemon-json", type=click.Path(dir_okay=False), help="docker://: the daemon.json to check "
+              "(default: dockerd's --config-file, else /etc/docker/daemon.json).")
+@click.option("--save-snapshot", type=click.Path(dir_okay=False), help="docker://: also write the host settings "
+              "as a DockerHost snapshot that `mamori scan FILE` reads offline.")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | None, config: str | None,
          no_config: bool, only_rules: tuple[str, ...], skip_rule: tuple[str, ...], min_severity: str | None,
-         color: bool | None) -> None:
-    """Scan Dockerfiles, Compose files and Kubernetes manifests (files or directories)."""
+         color: bool | None, filters: tuple[str, ...], daemon_json: str | None, save_snapshot: str | None) -> None:
+    """Scan Dockerfiles, Compose files, Kubernetes manifests (files or directories) and docker://[HOST]."""
     from dataclasses import replace
 
     from mamori.policy.config import ConfigError, Policy, find_config, load_policy
@@ -90,7 +96,13 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | No
     interactive = sys.stderr.isatty()
     if interactive:
         click.echo(f"mamori: scanning {', '.join(paths)} ...", err=True)
-    scan_set = load_paths(paths)
+    from mamori.live.docker_host import FilterError, LiveOptions, parse_filters
+
+    try:
+        live = LiveOptions(filters=parse_filters(filters), daemon_json=daemon_json, save_snapshot=save_snapshot)
+    except FilterError as exc:
+        raise click.UsageError(f"--filter: {exc}") from None
+    scan_set = load_paths(paths, live)
     decision = decide(scan_set, policy, today=date.today())
     if min_severity:
         floor = Severity.parse(min_severity)

@@ -47,7 +47,7 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
         out.extend(dockerfile.load(file, text))
         out.files.pop()  # dockerfile.load lists the file itself
         return out
-    from mamori.sources import compose, kubernetes
+    from mamori.sources import compose, docker_host_doc, kubernetes
     from mamori.sources.inline import inline_suppressions
     from mamori.sources.yamldoc import load_docs
 
@@ -57,7 +57,11 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
     for doc in docs:
         if doc.data is None:
             continue
-        if kubernetes.is_kubernetes(doc.data):
+        if docker_host_doc.is_snapshot(doc.data):
+            part = docker_host_doc.load(doc)
+            part.files = []
+            out.extend(part)
+        elif kubernetes.is_kubernetes(doc.data):
             before = len(out.workloads) + len(out.resources)
             kubernetes.load(doc, out)
             if len(out.workloads) + len(out.resources) > before:
