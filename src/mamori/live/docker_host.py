@@ -140,10 +140,32 @@ def _containers(client: Any, opts: LiveOptions, out: ScanSet) -> None:
         image_id = raw_image if isinstance(raw_image, str) else ""
         if image_id and image_id not in digests:
             digests[image_id] = _image_digest(client, image_id)
-        part = load_inspect(doc, file=container_label(doc, digests.get(image_id, "")))
+        part = load_inspect(without_daemon_label(doc), file=container_label(doc, digests.get(image_id, "")))
         out.files.extend(part.files)
         out.errors.extend(part.errors)
         out.workloads.extend(_with_state(w, doc) for w in part.workloads)
+
+
+def without_daemon_label(doc: dict[str, Any]) -> dict[str, Any]:
+    """The inspect document less the ``label=disable`` that dockerd adds by itself.
+
+    dockerd turns SELinux labelling off for every privileged, host-PID or host-IPC
+    container that sets no ``label`` option; reporting that as a choice would double the
+    privileged or host-namespace finding the operator must fix, and make a live container
+    differ from the Compose service it came from. A ``label`` option is the operator's
+    only when the container has none of those three.
+    """
+    host = doc.get("HostConfig")
+    if not isinstance(host, dict):
+        return doc
+    opts = host.get("SecurityOpt")
+    if not isinstance(opts, list) or not (
+            host.get("Privileged") is True or host.get("PidMode") == "host" or host.get("IpcMode") == "host"):
+        return doc
+    kept = [o for o in opts if not (isinstance(o, str) and o.replace(":", "=", 1).strip() == "label=disable")]
+    if len(kept) == len(opts):
+        return doc
+    return {**doc, "HostConfig": {**host, "SecurityOpt": kept}}
 
 
 def container_label(doc: Mapping[str, Any], digest: str) -> str:
@@ -179,10 +201,10 @@ def _with_state(w: Workload, doc: Mapping[str, Any]) -> Workload:
 def _host(client: Any, ep: Endpoint, opts: LiveOptions, out: ScanSet) -> None:
     info_raw = client.info()
     info = {k: info_raw.get(k) for k in INFO_KEYS if isinstance(info_raw, dict) and k in info_raw}
-    snap: dict[str, Any] = {"kind": hd.KIND, "endpoint": ep.base_url, "info": info}
+    snap: dict[str, Any] = {"kind": hd.KIND, "endpoint": ep.base_url, "endpointTls": ep.tls, "info": info}
     bridge = _bridge(client)
     snap["bridgeNetwork"] = bridge
-    inp = hd.HostInputs(file=INFO_FILE, endpoint=ep.base_url, local=ep.local, root=Loc(INFO_FILE, 0, ""),
+    inp = hd.HostInputs(file=INFO_FILE, endpoint=ep.base_url, local=ep.local, tls=ep.tls, root=Loc(INFO_FILE, 0, ""),
                         info=hd.Part(info, lambda p: Loc(INFO_FILE, 0, p)),
                         bridge=hd.Part(bridge, lambda p: Loc(BRIDGE_FILE, 0, p)))
     if ep.local:
@@ -250,10 +272,16 @@ def _local_files(ep: Endpoint, opts: LiveOptions, inp: hd.HostInputs, snap: dict
 
 
 def _arg_at(argv: list[str], pointer: str) -> str:
+    """The flag at ``/N`` as written, with its value when that is the next argument (``-H tcp://...``)."""
     try:
-        return argv[int(pointer.lstrip("/"))][:200]
+        i = int(pointer.lstrip("/"))
+        arg = argv[i]
     except (ValueError, IndexError):
         return pointer
+    name = arg.lstrip("-")
+    if "=" not in arg and i + 1 < len(argv) and (hd.SHORT_FLAGS.get(name, name) in hd.VALUE_FLAGS):
+        arg = f"{arg} {argv[i + 1]}"
+    return arg[:200]
 
 
 def _config_file(argv: list[str]) -> str | None:

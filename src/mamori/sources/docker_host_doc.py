@@ -6,6 +6,7 @@ reads offline (and that the rule fixtures are written in)::
 
     kind: DockerHost
     endpoint: unix:///var/run/docker.sock     # tcp://... : a remote daemon, no host files
+    endpointTls: false     # a remote daemon was reached over TLS
     info: {...}            # `docker info` (GET /info), any subset
     daemonJson: {...}      # the daemon.json contents
     commandLine: [dockerd, -H, fd://, --icc=false]
@@ -79,6 +80,7 @@ class HostInputs:
     local: bool
     root: Loc  # where a missing daemon.json setting belongs
     info: Part
+    tls: bool = False  # the endpoint was reached over TLS
     daemon_json: Part | None = None
     command_line: Part | None = None
     bridge: Part | None = None
@@ -214,9 +216,9 @@ class _Builder:
     def plain_tcp(self) -> Val[tuple[str, ...]] | None:
         if not self.inp.local:
             ep = self.inp.endpoint
-            if ep.startswith(("tcp://", "http://")):
+            if ep.startswith(("tcp://", "http://")) and not self.inp.tls:
                 return Val((ep,), self.inp.info.loc(""))
-            return None
+            return None  # TLS: whether the daemon verifies client certificates is not visible from here
         hosts: list[tuple[str, Loc]] = []
         if self.inp.daemon_json is not None:
             for i, h in enumerate(self.cfg_strings("hosts")):
@@ -324,7 +326,9 @@ class _Builder:
     def build(self) -> DockerHost:
         inp = self.inp
         name = inp.endpoint[:MAX_TEXT]
-        ident = Identity(SourceKind.DOCKER, inp.file, KIND, name, None, inp.root.line)
+        # The object's own line only where the whole view is one file (a snapshot).
+        ident = Identity(SourceKind.DOCKER, inp.file, KIND, name, None,
+                         inp.root.line if inp.root.file == inp.file else 0)
         version = self.info.get("ServerVersion")
         group = inp.group
         return DockerHost(
@@ -409,7 +413,7 @@ def load(doc: Doc) -> ScanSet:
             return out
     daemon_json = part("daemonJson")
     inp = HostInputs(
-        file=doc.file, endpoint=endpoint, local=local,
+        file=doc.file, endpoint=endpoint, local=local, tls=data.get("endpointTls") is True,
         root=doc.loc("/daemonJson") if daemon_json is not None else doc.loc(""),
         info=part("info") or Part({}, lambda p: doc.loc(p)),
         daemon_json=daemon_json, command_line=part("commandLine"),
