@@ -1,12 +1,13 @@
 """Docker Engine API operations other than container create, as Workloads the rules can judge.
 
 * ``POST /containers/{id}/exec`` -> a Workload of kind ``Exec`` with one container (role
-  ``service``, whose missing image no rule reports) that has only what an exec can set: ``Privileged``, ``User``, ``Env`` and the command.
-  Everything else is None (not expressible), so only rules about those settings speak
-  (MAM-PRIV-001 for ``--privileged``, MAM-PRIV-009 for ``--user root``, the secret rules
-  for ``-e``). An empty ``User`` runs as the container's user, decided at create, so it is
-  not modelled; ``root_exec_allowed`` (the policy's ``enforcement.docker.allow-root-exec``)
-  leaves a root ``User`` out of the model too, which is the one adapter-level switch.
+  ``service``, whose missing image no rule reports) that has only what an exec can set:
+  ``Privileged``, ``User``, ``Env`` and the command. Everything else is None (not
+  expressible), so only rules about those settings speak: MAM-PRIV-001 for
+  ``--privileged``, MAM-PRIV-009 for ``--user root``, the secret rules for ``-e``. An empty
+  ``User`` runs as the container's user, decided at create, so it is not modelled;
+  ``root_exec_allowed`` (the policy's ``enforcement.docker.allow-root-exec``) leaves a root
+  ``User`` out of the model too, which is the one adapter-level switch.
 * ``POST /images/create?fromImage=`` -> a Workload of kind ``ImagePull`` whose container has
   only the image: the image rules (registry allowlist above all) judge it.
 * ``POST /volumes/create`` with a ``local`` driver binding a host directory -> a Workload
