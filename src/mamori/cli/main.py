@@ -223,8 +223,9 @@ def _register() -> None:
     from mamori.cli.admission import admission
     from mamori.cli.authz import authz
     from mamori.cli.serve import decisions, serve
+    from mamori.cli.watch import drift, events, notifications, watch
 
-    for cmd in (serve, decisions, admission, authz):
+    for cmd in (serve, decisions, admission, authz, watch, events, notifications, drift):
         cli.add_command(cmd)
 
 
