@@ -113,13 +113,34 @@ def connect(target: str | None, *, env: Mapping[str, str] | None = None,
         raise ConnectError(f"cannot reach the docker daemon at {ep.base_url}: no such socket")
     try:
         tls = _tls_config(env) if ep.tls else False
-        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout)
+        if tls:
+            client = docker.DockerClient.__new__(docker.DockerClient)
+            client.api = _IsolatedAPIClient(base_url=url, tls=tls, timeout=timeout)
+        else:
+            client = docker.DockerClient(base_url=url, tls=False, timeout=timeout)
         client.ping()
     except ConnectError:
         raise
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise ConnectError(f"cannot reach the docker daemon at {ep.base_url}: {_reason(exc)}") from None
     return client
+
+
+class _IsolatedAPIClient(docker.APIClient):  # type: ignore[misc]
+    """An API client that ignores requests' environment (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, proxies).
+
+    requests lets those variables replace the session's CA file on every request, including
+    the version probe made while the client is built, so the daemon's CA from
+    ``DOCKER_CERT_PATH`` would not be the one trusted. ``DockerClient`` only holds ``.api``.
+    """
+
+    @property
+    def trust_env(self) -> bool:
+        return False
+
+    @trust_env.setter
+    def trust_env(self, value: bool) -> None:
+        pass  # requests.Session.__init__ sets it
 
 
 def _reason(exc: BaseException) -> str:
