@@ -51,7 +51,8 @@ from mamori.model import (
     Workload,
 )
 from mamori.sources.compose import DATABASE_IMAGES
-from mamori.sources.compose_syntax import parse_host_ip, parse_user, split_opt, to_bool
+from mamori.sources.compose_syntax import parse_host_ip, parse_user
+from mamori.sources.docker_security import Security
 from mamori.sources.gojson import JsonError, Obj, as_obj, entries, field, fields_present, fold, plain
 from mamori.sources.imageref import parse_image_ref
 
@@ -105,7 +106,7 @@ def load_create(body: Any, *, name: str | None = None, file: str = "docker-api")
     if stray:
         raise JsonError(f"HostConfig field(s) {', '.join(repr(k) for k in stray[:5])} at the top level of the body: "
                         "some daemons apply them, so they are refused; put them under HostConfig")
-    r = _Reader(out, file)
+    r = Reader(out, file)
     host = r.obj(obj, "HostConfig", "")
     out.workloads.append(r.workload(obj, "", host, "/HostConfig", name or "(unnamed)", None))
     return out
@@ -124,7 +125,7 @@ def load_inspect(data: Any, *, file: str | None = None) -> ScanSet:
     if obj is None:
         out.errors.append(InputError(where, 0, "a container inspect object must be a JSON object"))
         return out
-    r = _Reader(out, where)
+    r = Reader(out, where)
     config = r.obj(obj, "Config", "")
     host = r.obj(obj, "HostConfig", "")
     effective = r.get(obj, "Mounts", "")
@@ -148,7 +149,7 @@ def is_database(image: ImageRef | None) -> bool:
     return last in DATABASE_IMAGES or "mssql" in image.repository.lower()
 
 
-class _Reader:
+class Reader:
     """Typed, located access to Go-decoded objects; wrong types become InputErrors."""
 
     def __init__(self, out: ScanSet, file: str) -> None:
@@ -262,7 +263,7 @@ class _Reader:
         image = self.image(cfg, cb)
         user = self.text(cfg, "User", cb)
         uid, gid = parse_user(user.value) if user.value is not None else (None, None)
-        sec = _Security(self, host, hb)
+        sec = Security(self, host, hb)
         network_mode, networks, host_network = self.network(host, hb)
         for field_name, key in PASSTHROUGH_CONFIG.items():
             self.passthrough(cfg, field_name, cb, key)
@@ -625,62 +626,6 @@ class _Reader:
         if got.value is None:
             return Val("no", got.loc, explicit=False)
         return got
-
-
-class _Security:
-    """``SecurityOpt`` with Docker's defaults, read like the Compose source reads ``security_opt``."""
-
-    def __init__(self, r: _Reader, host: Obj | None, hb: str) -> None:
-        def default(name: str, value: Any) -> Val[Any]:
-            return Val(value, r.loc(f"{hb}/SecurityOpt"), explicit=False)
-
-        self.no_new_privs: Val[bool | None] = default("nnp", None)
-        self.seccomp: Val[str | None] = default("seccomp", "RuntimeDefault")
-        self.apparmor: Val[str | None] = default("apparmor", "runtime/default")
-        self.selinux_type: Val[str | None] = default("selinux", None)
-        self.selinux_disabled: Val[bool] = default("label", False)
-        self.proc_mount: Val[str | None] = default("proc", "Default")
-        other: list[str] = []
-        for item, ptr in r.strings(host, "SecurityOpt", hb):
-            loc = r.loc(ptr)
-            name, value = split_opt(item)
-            low = (value or "").lower()
-            if name == "no-new-privileges":
-                try:
-                    on = True if not value else to_bool(value)
-                except ValueError:
-                    r.error(ptr, f"no-new-privileges expects true or false, got {(value or '')[:20]!r}")
-                    continue
-                self.no_new_privs = Val(not on, loc)
-            elif name == "seccomp" and value:
-                if low == "unconfined":
-                    self.seccomp = Val("Unconfined", loc)
-                elif low in ("builtin", "default", "runtime/default", "docker/default"):
-                    self.seccomp = Val("RuntimeDefault", loc)
-                else:  # the CLI sends the profile's JSON text inline
-                    self.seccomp = Val("Localhost/<inline profile>" if low.startswith("{") else
-                                       f"Localhost/{value[:200]}", loc)
-            elif name == "apparmor" and value:
-                if low == "unconfined":
-                    self.apparmor = Val("unconfined", loc)
-                elif low in ("docker-default", "runtime/default"):
-                    self.apparmor = Val("runtime/default", loc)
-                else:
-                    self.apparmor = Val(f"localhost/{value[:200]}", loc)
-            elif name == "label" and value:
-                sub, subval = split_opt(value)
-                if low == "disable":
-                    self.selinux_disabled = Val(True, loc)
-                elif sub == "type" and subval:
-                    self.selinux_type = Val(subval, loc)
-                else:
-                    other.append(item[:200])
-            elif name == "systempaths" and low == "unconfined":
-                self.proc_mount = Val("Unmasked", loc)
-            else:
-                other.append(item[:200])
-        if other:
-            r.extra["security_opt_other"] = Val(tuple(other), r.loc(f"{hb}/SecurityOpt"))
 
 
 def bind_device(driver: str | None, opts: dict[str, str]) -> str | None:
