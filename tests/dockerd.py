@@ -51,6 +51,7 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(10)
         subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def ensure_installed() -> None:

@@ -311,6 +311,8 @@ class _Service(ServiceView):
         for path in (("deploy", "resources", "limits", "pids"), ("pids_limit",)):
             if self.get(*path) is not None:
                 pids = self.typed(to_int, None, *path)
+                if pids.value is not None and pids.value <= 0:  # 0 and -1 mean unlimited to the engine
+                    pids = Val(None, pids.loc)
                 break
         swap = self.get("memswap_limit")
         if swap is not None:
