@@ -35,8 +35,7 @@ typecheck: $(STAMP)
 # Debian packages the end-to-end tests use (a Docker Engine, busybox-static for test images);
 # installed only when missing, needs root. The tests start their own private daemons.
 system-deps:
-	bash scripts/install-docker.sh
-	bash scripts/install-postgres.sh
+	bash scripts/install-system-deps.sh
 
 test: $(STAMP) lint typecheck system-deps
 	$(BIN)/pytest

@@ -1,7 +1,7 @@
 """A private Docker Engine for tests: its own socket, data root and exec root.
 
 Never touches a daemon the machine may already run. Installs Debian's docker.io with
-``scripts/install-docker.sh`` when dockerd is missing. When the daemon cannot start, tests
+``scripts/install-system-deps.sh`` when dockerd is missing. When the daemon cannot start, tests
 fail under ``CI=true`` and skip elsewhere.
 """
 
@@ -14,17 +14,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-import pytest
+from tests import components
 
 REPO = Path(__file__).resolve().parent.parent
-CI = os.environ.get("CI") == "true"
 
 
-def unavailable(reason: str) -> None:
-    if CI:
-        pytest.fail(f"Docker Engine unavailable under CI: {reason}")
-    pytest.skip(f"Docker Engine unavailable: {reason}") if not CI else None
+def unavailable(reason: str) -> NoReturn:
+    components.unavailable("Docker Engine", reason)
 
 
 @dataclass
@@ -57,10 +55,10 @@ class Daemon:
 def ensure_installed() -> None:
     if shutil.which("dockerd") and shutil.which("docker"):
         return
-    r = subprocess.run(["bash", str(REPO / "scripts/install-docker.sh")], capture_output=True, text=True,
+    r = subprocess.run(["bash", str(REPO / "scripts/install-system-deps.sh")], capture_output=True, text=True,
                        check=False, timeout=900)
     if r.returncode != 0 or not shutil.which("dockerd"):
-        unavailable(f"install-docker.sh failed: {r.stderr[-2000:]}")
+        unavailable(f"install-system-deps.sh failed: {r.stderr[-2000:]}")
 
 
 def start(*extra: str, root: Path | None = None, timeout: float = 60) -> Daemon:
@@ -88,7 +86,6 @@ def start(*extra: str, root: Path | None = None, timeout: float = 60) -> Daemon:
         time.sleep(0.2)
     daemon.stop()
     unavailable(f"dockerd did not answer within {timeout:.0f} s: {log.read_text()[-3000:]}")
-    raise AssertionError("unreachable")
 
 
 def busybox_image(daemon: Daemon, tag: str = "mamori-test/busybox:1") -> str:

@@ -15,17 +15,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-import pytest
+from tests import components
 
 REPO = Path(__file__).resolve().parent.parent
-CI = os.environ.get("CI") == "true"
 
 
-def unavailable(reason: str) -> None:
-    if CI:
-        pytest.fail(f"PostgreSQL unavailable under CI: {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason}") if not CI else None
+def unavailable(reason: str) -> NoReturn:
+    components.unavailable("PostgreSQL", reason)
 
 
 @dataclass
@@ -59,11 +57,11 @@ def _free_port() -> int:
 def start() -> Cluster:
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not bins:
-        r = subprocess.run(["bash", str(REPO / "scripts/install-postgres.sh")], capture_output=True, text=True,
+        r = subprocess.run(["bash", str(REPO / "scripts/install-system-deps.sh")], capture_output=True, text=True,
                            check=False, timeout=900)
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
         if not bins:
-            unavailable(f"install-postgres.sh failed: {r.stderr[-2000:]}")
+            unavailable(f"install-system-deps.sh failed: {r.stderr[-2000:]}")
     bindir = os.path.dirname(bins[-1])
     user = "postgres" if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="mamori-pg-"))
@@ -87,4 +85,3 @@ def start() -> Cluster:
         time.sleep(0.1)
     c.stop()
     unavailable("PostgreSQL did not listen")
-    raise AssertionError("unreachable")

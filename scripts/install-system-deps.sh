@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Debian packages the end-to-end tests use, installed only when missing (needs root and apt):
+#   docker.io       dockerd, the docker CLI, containerd, runc (the tests start private daemons)
+#   busybox-static  the one binary of the test images (FROM scratch)
+#   postgresql      the shared decision/event store (the tests start a private cluster)
+# No package may start its own service: service starts are denied while installing, and the
+# Docker units are disabled afterwards, so nothing listens on the default sockets.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+[ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+if [ "${#need[@]}" -eq 0 ]; then
+    echo "install-system-deps: docker.io, busybox-static and postgresql already installed"
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: need root to install ${need[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get update -qq
+# --no-install-recommends: no cgroupfs-mount, git or other extras.
+apt-get install -y -qq --no-install-recommends "${need[@]}"
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+fi
+echo "install-system-deps: installed ${need[*]}"
