@@ -8,23 +8,9 @@ privilege escalation allowed (``None``), and the host user namespace shared (no 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mamori.model import Val
-from mamori.sources.compose_syntax import split_opt, to_bool
 from mamori.sources.compose_view import ServiceView
-
-
-@dataclass(slots=True)
-class Security:
-    """``security_opt`` and its Docker defaults, filled while reading the entries."""
-
-    no_new_privs: Val[bool | None]
-    seccomp: Val[str | None]
-    apparmor: Val[str | None]
-    selinux_type: Val[str | None]
-    selinux_disabled: Val[bool]
-    proc_mount: Val[str | None]
+from mamori.sources.security_opt import Security
 
 
 def caps(v: ServiceView, key: str) -> tuple[Val[str], ...]:
@@ -39,58 +25,17 @@ def caps(v: ServiceView, key: str) -> tuple[Val[str], ...]:
 
 
 def security(v: ServiceView) -> Security:
-    sec = Security(
-        no_new_privs=v.default(None),
-        seccomp=v.default("RuntimeDefault"),
-        apparmor=v.default("runtime/default"),
-        selinux_type=v.default(None),
-        selinux_disabled=v.default(False),
-        proc_mount=v.default("Default"),
-    )
-    other: list[str] = []
+    sec = Security.defaults(v.default)
     for item, ptr in v.items("security_opt"):
         if not isinstance(item, str):
             v.error(ptr, "`security_opt` entries must be strings")
             continue
-        loc = v.loc(ptr)
-        name, value = split_opt(item)
-        low = (value or "").lower()
-        if name == "no-new-privileges":
-            try:
-                on = True if not value else to_bool(value)
-            except ValueError:
-                v.error(ptr, f"`security_opt`: no-new-privileges expects true or false, got {value!r}")
-                continue
-            sec.no_new_privs = Val(not on, loc)
-        elif name == "seccomp" and value:
-            if low == "unconfined":
-                sec.seccomp = Val("Unconfined", loc)
-            elif low in ("builtin", "default", "runtime/default", "docker/default"):
-                sec.seccomp = Val("RuntimeDefault", loc)
-            else:
-                sec.seccomp = Val(f"Localhost/{value}", loc)
-        elif name == "apparmor" and value:
-            if low == "unconfined":
-                sec.apparmor = Val("unconfined", loc)
-            elif low in ("docker-default", "runtime/default"):
-                sec.apparmor = Val("runtime/default", loc)
-            else:
-                sec.apparmor = Val(f"localhost/{value}", loc)
-        elif name == "label" and value:
-            sub, subval = split_opt(value)
-            if low == "disable":
-                sec.selinux_disabled = Val(True, loc)
-            elif sub == "type" and subval:
-                sec.selinux_type = Val(subval, loc)
-            else:
-                other.append(item)
-        elif name == "systempaths" and low == "unconfined":
-            sec.proc_mount = Val("Unmasked", loc)
-        else:
-            other.append(item)
-    if other:
+        problem = sec.read(item, v.loc(ptr))
+        if problem:
+            v.error(ptr, f"`security_opt`: {problem}")
+    if sec.other:
         got = v.get("security_opt")
-        v.extra["security_opt_other"] = Val(tuple(other), v.loc(got[1]) if got else v.sloc)
+        v.extra["security_opt_other"] = Val(tuple(sec.other), v.loc(got[1]) if got else v.sloc)
     return sec
 
 

@@ -52,7 +52,7 @@ from mamori.model import (
 )
 from mamori.sources.compose import DATABASE_IMAGES
 from mamori.sources.compose_syntax import parse_host_ip, parse_user
-from mamori.sources.docker_security import Security
+from mamori.sources.docker_security import security
 from mamori.sources.gojson import JsonError, Obj, as_obj, entries, field, fields_present, fold, plain
 from mamori.sources.imageref import parse_image_ref
 
@@ -263,7 +263,7 @@ class Reader:
         image = self.image(cfg, cb)
         user = self.text(cfg, "User", cb)
         uid, gid = parse_user(user.value) if user.value is not None else (None, None)
-        sec = Security(self, host, hb)
+        sec = security(self, host, hb)
         network_mode, networks, host_network = self.network(host, hb)
         for field_name, key in PASSTHROUGH_CONFIG.items():
             self.passthrough(cfg, field_name, cb, key)
