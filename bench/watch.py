@@ -83,6 +83,15 @@ def ground_truth(host: str, daemon_id: str, keys: list[str], stop: threading.Eve
         pass
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), 0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cycles", type=int, default=500)
@@ -139,6 +148,7 @@ def main() -> int:
             time.sleep(0.2)
         done = time.monotonic() - t0
         stop_truth.set()
+        watch_cpu = _cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         with sqlite3.connect(db) as conn:
@@ -164,6 +174,8 @@ def main() -> int:
             "all_recorded_and_notified_after_seconds": round(done, 2),
             "events_per_second_end_to_end": round(len(truth) / done, 1),
             "bench_process_cpu_seconds": round(sum(os.times()[:2]) - sum(cpu0[:2]), 2),
+            "watch_cpu_seconds": round(watch_cpu, 2),
+            "watch_cpu_ms_per_event": round(1000 * watch_cpu / max(1, len(keys)), 2),
             "watch_stats": stats,
         }
         print(json.dumps(result, indent=2))

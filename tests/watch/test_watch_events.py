@@ -91,3 +91,16 @@ def test_create_of_an_insecure_container_carries_the_rule_ids(
     assert sent["bad"]["rules"] == bad["rules"] and sent["bad"]["allowed"] is False
     daemon.docker("rm", "bad", "plain")
     w.stop()
+
+
+def test_health_status_is_recorded_with_its_detail(
+        daemon: dockerd.Daemon, image: str, watch: Callable[..., Watch]) -> None:
+    w = watch().start()
+    daemon.docker("run", "-d", "--name", "healthy", "--health-cmd", "true", "--health-interval", "1s", image,
+                  "sleep", "300")
+    wait_until(lambda: w.events("--container", "healthy", "--action", "health_status"), 30, "a health_status event")
+    got = w.events("--container", "healthy", "--action", "health_status")
+    assert [(e["action"], e["detail"]) for e in got] == [("health_status", "healthy")]
+    assert "health_status:healthy" in w.cli("events", "--container", "healthy").stdout
+    daemon.docker("rm", "-f", "healthy")
+    w.stop()
