@@ -219,6 +219,12 @@ def capture(container: Any, watch_paths: tuple[str, ...]) -> dict[str, Any]:
         "watch_paths": list(watch_paths), "processes": [], "diff": [], "paths": {},
         "running": bool((attrs.get("State") or {}).get("Running")),
     }
+    try:  # the registry digests the image was pulled by (none for a locally built image)
+        digests = container.client.images.get(attrs.get("Image")).attrs.get("RepoDigests") or []
+        state["image_digests"] = sorted(str(x)[:512] for x in digests)[:32]
+    except (docker.errors.APIError, AttributeError) as exc:
+        state["image_digests"] = []
+        errors.append(f"image: {str(exc)[:300]}")
     if state["running"]:
         try:
             state["processes"] = processes(container.top())
@@ -239,8 +245,10 @@ def compare(base: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
                               "files": {"added": [], "changed": [], "removed": []},
                               "filesystem": {"sensitive": [], "outside_volumes": []}, "errors": list(now["errors"]),
                               "running": bool(now.get("running"))}
-    if base.get("image_id") != now.get("image_id"):
-        report["image"] = {"before": base.get("image_id"), "after": now.get("image_id")}
+    if base.get("image_id") != now.get("image_id"):  # the content; repo digests are the image's names, shown too
+        report["image"] = {"before": base.get("image_id"), "after": now.get("image_id"),
+                           "digests_before": base.get("image_digests", []),
+                           "digests_after": now.get("image_digests", [])}
     if base.get("config_hash") != now.get("config_hash"):
         report["config"] = config_changes(base.get("config") or {}, now.get("config") or {})
     if now.get("running"):

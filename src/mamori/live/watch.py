@@ -304,7 +304,7 @@ class Watcher:
             return
         old = drift_store.baseline(self.engine, rec.container_id)
         if old is not None:  # a restart: the configuration and image it first ran with stay the reference
-            for k in ("image_id", "image", "config", "config_hash"):
+            for k in ("image_id", "image_digests", "image", "config", "config_hash"):
                 state[k] = old["data"].get(k)
         drift_store.save_baseline(self.engine, rec.container_id, rec.container_name, self.daemon, state)
 
