@@ -121,6 +121,7 @@ class Watcher:
         self._stream: Any = None
         self._floor: int | None = None
         self._first = True
+        self._drift_lock = threading.Lock()  # the die check (main thread) and the periodic one share fingerprints
 
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -319,8 +320,9 @@ class Watcher:
             log.debug("drift check of %s failed: %s", container_id[:12], _reason(exc))
             return
         report = drift_mod.compare(base["data"], now)
-        public = record_drift(self.engine, report, daemon=self.daemon, container_id=container_id, name=name,
-                              source="watch", webhooks=self.urls)
+        with self._drift_lock:
+            public = record_drift(self.engine, report, daemon=self.daemon, container_id=container_id, name=name,
+                                  source="watch", webhooks=self.urls)
         if public is not None:
             self.stats.drift_reports += 1
             log.info("drift in %s: %s", name or container_id[:12], "; ".join(drift_mod.summary(report))[:500])
