@@ -41,14 +41,19 @@ class Daemon:
         return subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, check=check,
                               timeout=timeout)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the daemon and unmount its data, keeping the data root for a restart on it."""
         self.proc.terminate()
         try:
-            self.proc.wait(30)
+            self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
         subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
+
+    def stop(self) -> None:
+        """Stop the daemon and remove everything it had."""
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -50,13 +49,6 @@ def test_watch_restart_resumes_without_duplicates(
     daemon.docker("rm", "r2")
 
 
-def _halt(d: dockerd.Daemon) -> None:
-    """Stop the daemon but keep its data root (``Daemon.stop`` removes it) for a restart on the same root."""
-    d.proc.terminate()
-    d.proc.wait(60)
-    subprocess.run(["umount", "-R", str(d.root / "data")], capture_output=True, check=False)
-
-
 @pytest.fixture
 def own_daemon() -> Iterator[list[dockerd.Daemon]]:
     """A daemon of this test alone: it is stopped and started again on the same data root."""
@@ -79,7 +71,7 @@ def test_daemon_restart_loses_nothing(own_daemon: list[dockerd.Daemon], watch: C
         d.docker("run", "-d", "--name", "keep", "--restart", "always", image, "sleep", "300")
         d.docker("run", "--name", "once", image, "true")
         wait_until(lambda: _actions(w, "once")["die"] == 1 and _actions(w, "keep")["start"] == 1, 30, "before")
-        _halt(d)
+        d.halt()
         d2 = dockerd.start(root=d.root)
         own_daemon.append(d2)
         # Right after the restart, before mamori has reconnected: the daemon restarts `keep` itself.
