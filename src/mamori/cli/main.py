@@ -227,6 +227,12 @@ def _register() -> None:
 
     for cmd in (serve, decisions, admission, authz, watch, events, notifications, drift):
         cli.add_command(cmd)
+    from mamori.cli.log import log_group
+
+    cli.add_command(log_group)
+    from mamori.cli.image import image
+
+    cli.add_command(image)
 
 
 _register()
