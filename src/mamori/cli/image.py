@@ -1,0 +1,128 @@
+"""``mamori image``: read an image without unpacking it, and inventory it (SBOM, inspect).
+
+Later subcommands (``scan``) build on ``mamori.image.load``, which returns the merged filesystem
+view and the inventory in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+EXIT_ERROR = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def source_options(fn: F) -> F:
+    """Options every image subcommand shares: platform, registry TLS and credentials, daemon."""
+    opts = [
+        click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+                     help="Choose from a multi-platform image (default linux/amd64)."),
+        click.option("--ca-file", type=click.Path(dir_okay=False, exists=True),
+                     help="Trust this CA bundle for the registry's TLS certificate."),
+        click.option("--insecure", is_flag=True,
+                     help="Loopback registries only: skip TLS verification, fall back to plain HTTP."),
+        click.option("--username", envvar="MAMORI_REGISTRY_USERNAME",
+                     help="Registry user (or MAMORI_REGISTRY_USERNAME)."),
+        click.option("--password-stdin", is_flag=True,
+                     help="Read the registry password from stdin (else MAMORI_REGISTRY_PASSWORD)."),
+        click.option("--docker-host", metavar="URL", help="Docker daemon for docker: references (default: env)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _load(ref: str, platform: str | None, ca_file: str | None, insecure: bool, username: str | None,
+          password_stdin: bool, docker_host: str | None) -> Any:
+    import os
+
+    from mamori.image import ImageError, RegistryOptions, load, parse_platform
+    from mamori.image.auth import Credentials
+
+    creds = None
+    if username:
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else \
+            os.environ.get("MAMORI_REGISTRY_PASSWORD", "")
+        creds = Credentials(username, password)
+    try:
+        plat = parse_platform(platform) if platform else None
+        return load(ref, plat, registry=RegistryOptions(ca_file=ca_file, insecure=insecure, credentials=creds),
+                    docker_host=docker_host)
+    except ImageError as exc:
+        click.echo(f"mamori: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@click.group("image")
+def image() -> None:
+    """Read container images (registry:, docker:, docker-archive:, oci-dir:) and inventory them."""
+
+
+@image.command()
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["cyclonedx", "spdx"]), default="cyclonedx", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the SBOM to FILE instead of stdout.")
+@source_options
+def sbom(ref: str, fmt: str, output: str | None, **src: Any) -> None:
+    """Write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of REF."""
+    from mamori.image import sbom as sb
+
+    loaded = _load(ref, **src)
+    text = sb.cyclonedx(loaded.image, loaded.inventory) if fmt == "cyclonedx" else \
+        sb.spdx(loaded.image, loaded.inventory)
+    for note in loaded.inventory.notes[:50]:
+        click.echo(f"mamori: note: {note}", err=True)
+    if loaded.view.refused:
+        click.echo(f"mamori: {loaded.view.refused} hostile layer member(s) refused "
+                   f"(first: {loaded.view.refusals[0].path}: {loaded.view.refusals[0].reason})", err=True)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            click.echo(f"mamori: cannot write {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_ERROR)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@image.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@source_options
+def inspect(ref: str, as_json: bool, **src: Any) -> None:
+    """Digest, platform, layers, os-release and package counts of REF."""
+    loaded = _load(ref, **src)
+    img, inv, view = loaded.image, loaded.inventory, loaded.view
+    doc = {
+        "name": img.name, "source": img.source, "digest": img.digest, "config": img.config.digest,
+        "mediaType": img.media_type, "platform": str(img.platform),
+        "layers": [{"index": lyr.index, "digest": lyr.digest, "diff_id": lyr.diff_id,
+                    "size": img.compressed_sizes[lyr.index] if lyr.index < len(img.compressed_sizes) else None}
+                   for lyr in img.layers],
+        "os": None if inv.os is None else {"id": inv.os.id, "version_id": inv.os.version_id,
+                                           "pretty_name": inv.os.pretty_name},
+        "files": len(view.entries), "packages": inv.counts(), "refused": view.refused,
+        "refusals": [{"layer": r.layer, "path": r.path, "reason": r.reason} for r in view.refusals[:20]],
+        "notes": inv.notes[:50],
+    }
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{img.name}\n  digest:   {img.digest or '-'}\n  config:   {img.config.digest}\n"
+               f"  platform: {img.platform}")
+    for lyr in doc["layers"]:
+        click.echo(f"  layer {lyr['index']}: {lyr['digest'] or lyr['diff_id']}  {lyr['size'] or '?'} bytes")
+    click.echo(f"  os:       {inv.os.pretty_name or inv.os.id if inv.os else 'unknown'}")
+    click.echo(f"  files:    {len(view.entries)}")
+    counts = ", ".join(f"{k} {v}" for k, v in inv.counts().items()) or "none"
+    click.echo(f"  packages: {counts}")
+    if view.refused:
+        click.echo(f"  refused:  {view.refused} hostile layer member(s)")
+    for note in inv.notes[:50]:
+        click.echo(f"  note: {note}")

@@ -1,0 +1,37 @@
+"""One entry point from a reference string to an Image, whatever the source."""
+
+from __future__ import annotations
+
+from mamori.image.daemon import DaemonMissing, open_daemon
+from mamori.image.errors import ImageError
+from mamori.image.image import Image
+from mamori.image.limits import Limits
+from mamori.image.reference import Platform, parse_source
+from mamori.image.registry import RegistryOptions, open_registry
+
+
+def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
+               registry: RegistryOptions | None = None, docker_host: str | None = None) -> Image:
+    """``docker:``, ``docker-archive:``, ``oci-dir:``, ``registry:``, or bare (daemon, then registry)."""
+    limits = limits or Limits()
+    registry = registry or RegistryOptions()
+    src = parse_source(ref)
+    if src.scheme == "docker":
+        return open_daemon(src.target, platform, limits, docker_host)
+    if src.scheme == "docker-archive":
+        from mamori.image.archive import open_archive
+
+        return open_archive(src.target, f"docker-archive:{src.target}", platform, limits)
+    if src.scheme == "oci-dir":
+        from mamori.image.ocidir import open_oci_dir
+
+        return open_oci_dir(src.target, platform, limits)
+    if src.scheme == "registry":
+        return open_registry(src.target, platform, limits, registry)
+    try:
+        return open_daemon(src.target, platform, limits, docker_host)
+    except DaemonMissing as first:
+        try:
+            return open_registry(src.target, platform, limits, registry)
+        except ImageError as second:
+            raise ImageError(f"{ref}: not in the Docker daemon ({first}); registry: {second}") from None
