@@ -212,7 +212,7 @@ def _host(client: Any, ep: Endpoint, opts: LiveOptions, out: ScanSet) -> None:
     else:
         out.skipped.append(hd.remote_notice(ep.base_url, ep.base_url))
     out.errors.extend(inp.errors)
-    out.resources.append(hd.build(inp))  # type: ignore[arg-type]  # DockerHost: see mamori.model.host
+    out.resources.append(hd.build(inp))
     if opts.save_snapshot:
         _save(opts.save_snapshot, snap, out)
 

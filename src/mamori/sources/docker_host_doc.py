@@ -444,7 +444,7 @@ def load(doc: Doc) -> ScanSet:
             gid = grp.get("gid")
             inp.group = GroupInfo(gname if isinstance(gname, str) else "docker", gid if isinstance(gid, int) else None,
                                   tuple(m[:256] for m in members[:MAX_LIST]), doc.loc("/dockerGroup/members"))
-    out.resources.append(build(inp))  # type: ignore[arg-type]  # DockerHost: see mamori.model.host
+    out.resources.append(build(inp))
     if not local:
         out.skipped.append(remote_notice(doc.file, endpoint))
     return out
