@@ -227,6 +227,10 @@ def _register() -> None:
 
     for cmd in (serve, decisions, admission, authz, watch, events, notifications, drift):
         cli.add_command(cmd)
+    from mamori.cli.seal import seal, unseal
+
+    cli.add_command(seal)
+    cli.add_command(unseal)
     from mamori.cli.log import log_group
 
     cli.add_command(log_group)

@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from mamori.crypto.errors import FormatError
 
@@ -151,7 +151,7 @@ class Envelope:
         return MAGIC + bytes([VERSION]) + struct.pack(">I", len(bound)) + bound + struct.pack(">I", len(rcpt)) + rcpt
 
 
-def _read_exact(src: BinaryIO, n: int) -> bytes:
+def _read_exact(src: IO[bytes], n: int) -> bytes:
     out = b""
     while len(out) < n:
         chunk = src.read(n - len(out))
@@ -161,7 +161,7 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
     return out
 
 
-def read_envelope(src: BinaryIO) -> Envelope:
+def read_envelope(src: IO[bytes]) -> Envelope:
     """Parse the header; the stream is left at the first segment."""
     head = _read_exact(src, len(MAGIC) + 1 + 4)
     if len(head) < len(MAGIC) + 1 or head[: len(MAGIC)] != MAGIC:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Mapping, Sequence
-from typing import BinaryIO
+from typing import IO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -54,7 +54,7 @@ def _nonce_aad(header: Header, digest: bytes, index: int, last: bool) -> tuple[b
 class SealWriter:
     """A write-only file object that seals what is written to ``dst``; ``close()`` writes the final segment."""
 
-    def __init__(self, dst: BinaryIO, wrappers: Sequence[KeyWrapper], *, context: Mapping[str, str] | None = None,
+    def __init__(self, dst: IO[bytes], wrappers: Sequence[KeyWrapper], *, context: Mapping[str, str] | None = None,
                  kind: str = "file", segment: int = SEGMENT) -> None:
         if not wrappers:
             raise SealError("no key to seal with")
@@ -109,7 +109,7 @@ class SealWriter:
         self._dst.flush()
 
 
-def seal_stream(src: BinaryIO, dst: BinaryIO, wrappers: Sequence[KeyWrapper], *,
+def seal_stream(src: IO[bytes], dst: IO[bytes], wrappers: Sequence[KeyWrapper], *,
                 context: Mapping[str, str] | None = None, kind: str = "file", segment: int = SEGMENT) -> Header:
     """Seal everything read from ``src`` into ``dst``."""
     with SealWriter(dst, wrappers, context=context, kind=kind, segment=segment) as w:
@@ -146,7 +146,7 @@ def _check_context(header: Header, expected: Mapping[str, str] | None) -> None:
                               f"(file has keys {sorted(header.context)}, expected keys {sorted(expected)})")
 
 
-def _read_exact(src: BinaryIO, n: int) -> bytes:
+def _read_exact(src: IO[bytes], n: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         chunk = src.read(n - len(out))
@@ -156,7 +156,7 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
     return bytes(out)
 
 
-def iter_unseal(src: BinaryIO, unwrappers: Sequence[KeyUnwrapper], *,
+def iter_unseal(src: IO[bytes], unwrappers: Sequence[KeyUnwrapper], *,
                 context: Mapping[str, str] | None = None) -> Iterator[bytes]:
     """Authenticated plaintext, one segment at a time.
 
@@ -189,7 +189,7 @@ def iter_unseal(src: BinaryIO, unwrappers: Sequence[KeyUnwrapper], *,
         cur, index = nxt, index + 1
 
 
-def unseal_stream(src: BinaryIO, dst: BinaryIO, unwrappers: Sequence[KeyUnwrapper], *,
+def unseal_stream(src: IO[bytes], dst: IO[bytes], unwrappers: Sequence[KeyUnwrapper], *,
                   context: Mapping[str, str] | None = None) -> int:
     """Write the plaintext of ``src`` to ``dst``; the number of bytes. See :func:`iter_unseal` on partial output."""
     total = 0
@@ -199,7 +199,7 @@ def unseal_stream(src: BinaryIO, dst: BinaryIO, unwrappers: Sequence[KeyUnwrappe
     return total
 
 
-def rewrap_stream(src: BinaryIO, dst: BinaryIO, unwrappers: Sequence[KeyUnwrapper],
+def rewrap_stream(src: IO[bytes], dst: IO[bytes], unwrappers: Sequence[KeyUnwrapper],
                   wrappers: Sequence[KeyWrapper]) -> Envelope:
     """Copy ``src`` to ``dst`` with the data key re-wrapped under ``wrappers``; the segments are copied unchanged.
 
@@ -229,7 +229,7 @@ def rewrap_stream(src: BinaryIO, dst: BinaryIO, unwrappers: Sequence[KeyUnwrappe
     return new
 
 
-def read_header(src: BinaryIO) -> Envelope:
+def read_header(src: IO[bytes]) -> Envelope:
     """The header alone (for ``mamori seal inspect``): unauthenticated until a segment verifies."""
     return read_envelope(src)
 
