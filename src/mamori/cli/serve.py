@@ -48,9 +48,18 @@ def _hostport(value: str) -> tuple[str, int]:
               show_default=True)
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One JSON line per HTTP request on stderr.")
+@click.option("--audit-db", metavar="URL", help="Serve the audit log collector (POST /v1/logs) into this store "
+              "('default': SQLite under $MAMORI_HOME).")
+@click.option("--ingest-tokens", type=click.Path(dir_okay=False), help="Collector bearer tokens: "
+              "'sha256:<hex> <identity>' lines (`mamori log token`).")
+@click.option("--checkpoint-key", type=click.Path(dir_okay=False), help="Key that signs audit checkpoints "
+              "(`mamori log keygen`); passphrase from $MAMORI_CHECKPOINT_PASSPHRASE.")
+@click.option("--checkpoint-interval", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds between audit checkpoints.")
 def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, no_webhook: bool,
           authz_socket: str | None, config: str | None, no_config: bool, db: str | None, no_record: bool,
-          log_level: str, access_log: bool) -> None:
+          log_level: str, access_log: bool, audit_db: str | None, ingest_tokens: str | None,
+          checkpoint_key: str | None, checkpoint_interval: float) -> None:
     """Run the enforcement endpoints in one process.
 
     The admission webhook (/validate, /mutate, /healthz, /readyz, /metrics) on --listen,
@@ -90,11 +99,25 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
     state.warm_up()
     log.info("policy: %s", path or "built-in defaults")
     listeners = []
+    collector = None
+    if audit_db:
+        import os
+
+        from mamori.server.ingest import setup
+
+        phrase = os.environ.get("MAMORI_CHECKPOINT_PASSPHRASE")
+        try:
+            collector = setup(state, None if audit_db == "default" else audit_db, ingest_tokens, checkpoint_key,
+                              checkpoint_interval, phrase.encode() if phrase else None)
+        except Exception as exc:  # noqa: BLE001 - any unusable store, token file or key: say which, exit 2
+            click.echo(f"mamori: cannot start the audit collector: {str(exc).splitlines()[0]}", err=True)
+            sys.exit(2)
     if not no_webhook:
         host, port = _hostport(listen)
         if not tls_cert:
             log.warning("serving plain HTTP on %s: the Kubernetes API server only calls webhooks over HTTPS", listen)
-        listeners.append(Listener("admission", build_app(state), host=host, port=port, tls_cert=tls_cert,
+        app = build_app(state, collector.routes if collector else ())
+        listeners.append(Listener("admission", app, host=host, port=port, tls_cert=tls_cert,
                                   tls_key=tls_key, tls_client_ca=tls_client_ca))
     if authz_socket:
         from mamori.server.authz import authz_app
@@ -108,6 +131,8 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
     finally:
         if recorder is not None:
             recorder.close()
+        if collector is not None:
+            collector.close()
 
 
 @click.command()

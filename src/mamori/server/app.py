@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,7 +14,7 @@ from mamori.server import admission
 from mamori.server.state import ServerState
 
 
-def build_app(state: ServerState) -> Starlette:
+def build_app(state: ServerState, extra_routes: Sequence[Route] = ()) -> Starlette:
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -30,5 +32,5 @@ def build_app(state: ServerState) -> Starlette:
 
     return Starlette(routes=[
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
-        *admission.routes(state),
+        *admission.routes(state), *extra_routes,
     ])
