@@ -46,9 +46,14 @@ def redact(text: str) -> str:
         for secret, start, end in det.spans(None, text):
             if not secret.startswith("[REDACTED"):
                 spans.append((start, end, secret))
-    for m in _PAIR.finditer(text):
+    pos, found = 0, 0
+    while found < 1000 and (m := _PAIR.search(text, pos)):  # overlapping: "config: password=x" holds a pair
+        found += 1
         if is_secret_name(m.group("name")) and not m.group("value").startswith("[REDACTED"):
             spans.append((m.start("value"), m.end("value"), m.group("value")))
+            pos = m.end()
+        else:
+            pos = m.start("value")
     for start, end, secret in sorted(_outermost(spans), reverse=True):
         text = text[:start] + _mark(secret) + text[end:]
     return text

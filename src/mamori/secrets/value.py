@@ -180,7 +180,8 @@ class Secret:
         """Overwrite the buffer with zeros (best effort: copies made by ``reveal()`` are not reached)."""
         if not self._closed:
             self._buf[:] = bytes(len(self._buf))  # same length: overwritten in place, not reallocated
-            self._buf.clear()
+            with contextlib.suppress(BufferError):  # a live memoryview pins the size; the zeros stay
+                self._buf.clear()
             self._closed = True
             _forget(id(self))
 
