@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from typing import IO
 
@@ -31,7 +32,7 @@ def verify(data: bytes, expected: str, what: str) -> None:
         raise ImageError(f"digest mismatch for {what}: expected {expected}, got {got}")
 
 
-class VerifyingReader:
+class VerifyingReader(io.RawIOBase):
     """A read-only stream that hashes what passes through and checks digest and size at EOF.
 
     Layers are streamed, so the check happens when the last byte is read; ``finish`` drains the
@@ -39,6 +40,7 @@ class VerifyingReader:
     """
 
     def __init__(self, raw: IO[bytes], expected: str, size: int | None, what: str) -> None:
+        super().__init__()
         alg, _ = parse(expected)
         self._raw, self._expected, self._size, self._what = raw, expected, size, what
         self._hash = hashlib.new(alg)
@@ -49,8 +51,16 @@ class VerifyingReader:
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n if n is not None and n >= 0 else -1)
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._take(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self._take(n if n is not None and n >= 0 else -1)
+
+    def _take(self, n: int) -> bytes:
+        data = self._raw.read(n)
         if data:
             self._hash.update(data)
             self.count += len(data)
