@@ -1,0 +1,59 @@
+"""SBOMs of a real Debian image, validated with the CycloneDX 1.6 schema and the SPDX tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from mamori.image import load
+from mamori.image.sbom import cyclonedx, spdx
+from tests.image.conftest import Forms
+
+
+def test_cyclonedx_validates_and_lists_every_package(debian: Forms, tmp_path: Path) -> None:
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from cyclonedx.validation import make_schemabased_validator
+
+    out = tmp_path / "bom.json"
+    subprocess.run([".venv/bin/mamori", "image", "sbom", "--format", "cyclonedx", "-o", str(out),
+                    f"oci-dir:{debian.oci}"], check=True, timeout=600, capture_output=True)
+    text = out.read_text()
+    err = make_schemabased_validator(OutputFormat.JSON, SchemaVersion.V1_6).validate_str(text)
+    assert err is None, str(err)
+    doc = json.loads(text)
+    assert doc["specVersion"] == "1.6" and doc["metadata"]["component"]["type"] == "container"
+    loaded = load(f"oci-dir:{debian.oci}")
+    libs = [c for c in doc["components"] if c["type"] == "library"]
+    assert sorted(c["purl"] for c in libs) == sorted(p.purl for p in loaded.inventory.packages)
+    osc = [c for c in doc["components"] if c["type"] == "operating-system"]
+    assert [(c["name"], c["version"]) for c in osc] == [("debian", "12")]
+    bash = next(c for c in libs if c["name"] == "bash")
+    props = {p["name"]: p["value"] for p in bash["properties"]}
+    assert props["mamori:layer:diff_id"] == loaded.image.config.diff_ids[0]
+
+
+def test_cyclonedx_rejects_what_the_schema_forbids() -> None:
+    """The validator is not a no-op: a component without a name fails."""
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from cyclonedx.validation import make_schemabased_validator
+
+    bad = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+                      "components": [{"type": "library", "version": "1"}]})
+    assert make_schemabased_validator(OutputFormat.JSON, SchemaVersion.V1_6).validate_str(bad) is not None
+
+
+def test_spdx_validates(kitchen: Forms, debian: Forms, tmp_path: Path) -> None:
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    for forms in (kitchen, debian):
+        loaded = load(f"oci-dir:{forms.oci}")
+        path = tmp_path / "doc.spdx.json"
+        path.write_text(spdx(loaded.image, loaded.inventory))
+        doc = parse_file(str(path))
+        problems = validate_full_spdx_document(doc)
+        assert problems == [], [p.validation_message for p in problems][:5]
+        purls = sorted(ref.locator for pkg in doc.packages for ref in pkg.external_references)
+        assert purls == sorted(p.purl for p in loaded.inventory.packages)
+        assert cyclonedx(loaded.image, loaded.inventory)  # both writers on the same inventory
