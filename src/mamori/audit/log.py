@@ -266,7 +266,8 @@ class Checkpointer:
 
         while not self._stop.wait(self.interval):
             try:
-                self.log.checkpoint(self.signer)
+                if self.log.head().size:  # nothing to attest before the first entry
+                    self.log.checkpoint(self.signer)
             except Exception as exc:  # noqa: BLE001 - keep trying; the next interval may succeed
                 self.errors += 1
                 logging.getLogger("mamori.audit").error("checkpoint failed: %s", exc)
@@ -277,7 +278,8 @@ class Checkpointer:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
-                self.log.checkpoint(self.signer)
+                if self.log.head().size:
+                    self.log.checkpoint(self.signer)
                 return
             except Exception:  # noqa: BLE001 - a locked database at shutdown: retry briefly
                 time.sleep(0.2)

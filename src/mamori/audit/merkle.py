@@ -58,8 +58,9 @@ class Frontier:
         h = leaf
         size = self.size
         height = 0
+        sha = hashlib.sha256
         while size & 1:
-            h = node_hash(self.hashes.pop(), h)
+            h = sha(_NODE + self.hashes.pop() + h).digest()
             size >>= 1
             height += 1
             if self.on_node is not None:

@@ -74,6 +74,7 @@ def _few(seqs: list[int]) -> str:
 
 def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequence[str] = ()) -> Report:
     rep = Report()
+    loads = json.JSONDecoder().decode
     with engine.connect() as conn:
         head = conn.execute(select(HEAD.c.origin, HEAD.c.size).where(HEAD.c.id == 1)).first()
         stored_cps = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.id)).all()
@@ -115,7 +116,7 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
     for t in targets:
         by_size.setdefault(t.size, []).append(t)
     content = merkle.Frontier()
-    recorded = merkle.Frontier()
+    recorded: merkle.Frontier | None = None  # the tree of stored leaf hashes; the same as content until one differs
     changed: list[int] = []  # entries whose data no longer hashes to the leaf recorded at append time
     named: set[int] = set()
     last_good = 0
@@ -129,7 +130,7 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
                 last_good, suspect = size, False
                 continue
             recent = [s for s in changed if s >= last_good]
-            if recent and recorded.root() == t.root:
+            if recent and recorded is not None and recorded.root() == t.root:
                 for seq in recent:
                     if seq not in named:
                         named.add(seq)
@@ -151,12 +152,13 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
                 rep.problem(f"{gap} (sequence gap)")
                 suspect = True
             expected = seq
-        raw = data.encode()
-        h = merkle.leaf_hash(raw)
+        h = merkle.leaf_hash(data.encode())
         if h != leaf:
             changed.append(seq)
+            if recorded is None:
+                recorded = content.copy()
         try:
-            doc = json.loads(raw)
+            doc = loads(data)
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
@@ -171,7 +173,8 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
                 if doc.get(name) != val:
                     rep.problem(f"entry {seq}: column {name!r} differs from the logged content")
         content.append(h)
-        recorded.append(leaf)
+        if recorded is not None:
+            recorded.append(leaf)
         expected += 1
         rep.entries += 1
         check(content.size)
