@@ -9,7 +9,9 @@ The *bound header* (algorithm, segment size, HKDF salt, nonce prefix, data-key i
 context) is authenticated by every segment: its SHA-256 (with magic and version) is part of
 each segment's AAD. The *recipients* (the data key wrapped by one or more key-encryption
 keys) are not, so ``rewrap`` can replace them without touching the data; each wrap is
-authenticated by its own KEK (and the keyring binds the header hash as AAD too).
+authenticated by its own KEK (and the keyring binds the header hash as AAD too); every
+recipient field is either used to find the key or checked exactly, and both JSON blocks
+must be in canonical form, so no byte of a sealed file can change without an error.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def unb64(text: object, what: str, size: int | None = None) -> bytes:
         raise FormatError(f"header field {what} is not valid base64") from None
     if size is not None and len(raw) != size:
         raise FormatError(f"header field {what} must be {size} bytes")
+    if b64(raw) != text:
+        raise FormatError(f"header field {what} is not canonical base64")  # unused padding bits would be malleable
     return raw
 
 
@@ -85,8 +89,8 @@ class Recipient:
 
     @classmethod
     def from_json(cls, obj: object) -> Recipient:
-        if not isinstance(obj, dict):
-            raise FormatError("recipient is not an object")
+        if not isinstance(obj, dict) or set(obj) != {"provider", "key_id", "wrapped", "params"}:
+            raise FormatError("recipient must be an object with exactly provider, key_id, wrapped, params")
         provider, key_id, params = obj.get("provider"), obj.get("key_id"), obj.get("params", {})
         if not isinstance(provider, str) or not isinstance(key_id, str) or not isinstance(params, dict) or any(
                 not isinstance(k, str) or not isinstance(v, str) for k, v in params.items()):
@@ -192,4 +196,7 @@ def read_envelope(src: IO[bytes]) -> Envelope:
         raise FormatError("recipients are not JSON") from None
     if not isinstance(items, list) or not items or len(items) > 16:
         raise FormatError("recipients must be a list of 1 to 16 entries")
-    return Envelope(header, tuple(Recipient.from_json(i) for i in items))
+    env = Envelope(header, tuple(Recipient.from_json(i) for i in items))
+    if canonical([r.to_json() for r in env.recipients]) != raw:
+        raise FormatError("recipients are not in canonical form")
+    return env

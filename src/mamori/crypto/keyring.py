@@ -30,6 +30,7 @@ FORMAT = "mamori-keyring"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 17, 8, 1  # 128 MiB, about 0.3 s: the interactive-login recommendation
 MAX_KEYRING = 1 << 20
 _WRAP_AAD = b"mamori-seal/v1 keyring wrap\x00"
+_PARAMS = {"alg": "A256GCM", "kdf": "scrypt"}
 
 
 class KeyringError(SealError):
@@ -196,12 +197,14 @@ class KeyringKey:
             raise KeyringError(f"no key {self.key_id!r} in keyring {self.ring.path}")
         nonce = os.urandom(12)
         ct = AESGCM(kek).encrypt(nonce, dek, _WRAP_AAD + self.key_id.encode() + b"\x00" + aad)
-        return Recipient(PROVIDER, self.key_id, nonce + ct, {"alg": "A256GCM", "kdf": "scrypt"})
+        return Recipient(PROVIDER, self.key_id, nonce + ct, dict(_PARAMS))
 
     def can_unwrap(self, recipient: Recipient) -> bool:
         return recipient.provider == PROVIDER
 
     def unwrap(self, recipient: Recipient, aad: bytes) -> bytes:
+        if recipient.params != _PARAMS:
+            raise KeyUnavailable(f"keyring recipient {recipient.key_id!r} has unexpected parameters (modified?)")
         kek = self.ring._kek(recipient.key_id)
         if kek is None:
             raise KeyUnavailable(f"keyring {self.ring.path} has no key {recipient.key_id!r} (retired or another "

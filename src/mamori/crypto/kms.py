@@ -51,9 +51,14 @@ class VaultTransitKey:
         return recipient.provider == PROVIDER
 
     def unwrap(self, recipient: Recipient, aad: bytes) -> bytes:
-        mount, key = recipient.params.get("mount", "transit"), recipient.params.get("key", "")
+        p = recipient.params
+        mount, key = p.get("mount", ""), p.get("key", "")
         try:
             ciphertext = recipient.wrapped.decode("ascii")
+            m = _VERSION.match(ciphertext)
+            if set(p) != {"mount", "key", "version"} or recipient.key_id != f"{mount}/{key}" or not m or \
+                    m.group(1) != p["version"]:
+                raise KeyUnavailable(f"Vault transit recipient {recipient.key_id!r} is malformed or modified")
             return self.client.transit_decrypt(key, ciphertext, mount=mount)
         except UnicodeDecodeError:
             raise KeyUnavailable("Vault transit recipient is not a vault:vN: ciphertext") from None

@@ -158,8 +158,10 @@ class Pkcs11Key:
         import pkcs11
         from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
-        if recipient.params.get("mechanism") != MECHANISM:
-            raise KeyUnavailable(f"PKCS#11 recipient uses unsupported mechanism {recipient.params.get('mechanism')!r}")
+        p = recipient.params
+        if set(p) != {"token", "object", "mechanism"} or p["mechanism"] != MECHANISM or \
+                recipient.key_id != f"{p['token']}/{p['object']}":
+            raise KeyUnavailable(f"PKCS#11 recipient {recipient.key_id!r} is malformed or modified")
         key = Pkcs11Key(self.token_label, recipient.params.get("object", ""), self._pin, self._module)
         with key._session() as session:
             kek = key._kek(session)
