@@ -111,10 +111,18 @@ class SealWriter:
 
 def seal_stream(src: IO[bytes], dst: IO[bytes], wrappers: Sequence[KeyWrapper], *,
                 context: Mapping[str, str] | None = None, kind: str = "file", segment: int = SEGMENT) -> Header:
-    """Seal everything read from ``src`` into ``dst``."""
-    with SealWriter(dst, wrappers, context=context, kind=kind, segment=segment) as w:
-        while chunk := src.read(segment):
-            w.write(chunk)
+    """Seal everything read from ``src`` into ``dst`` (whole segments read ahead by one: no re-buffering)."""
+    w = SealWriter(dst, wrappers, context=context, kind=kind, segment=segment)
+    cur = _read_exact(src, segment)
+    while True:
+        nxt = _read_exact(src, segment) if len(cur) == segment else b""
+        w._emit(cur, last=not nxt)
+        if not nxt:
+            break
+        w.bytes_in += len(cur)
+        cur = nxt
+    w.bytes_in += len(cur)
+    w._closed = True
     return w.header
 
 
