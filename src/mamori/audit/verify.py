@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from mamori.audit import merkle
+from mamori.audit.entry import canonical
 from mamori.audit.note import NoteError, Verifier, open_checkpoint, parse_checkpoint, parse_note
 from mamori.store.audit import CHECKPOINTS, ENTRIES, HEAD
 
@@ -53,19 +56,13 @@ class _Target:
     witness: bool
 
 
-def _rows(engine: Engine, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, tuple[object, ...]]]:
-    """Entries in sequence order, read in keyset pages so a million rows stream in bounded memory."""
+def _rows(conn: Connection, batch: int = 10_000) -> Iterator[tuple[int, str, bytes, tuple[Any, ...]]]:
+    """Entries in sequence order, streamed (a server-side cursor on PostgreSQL) in bounded memory."""
     c = ENTRIES.c
-    last = -1
-    with engine.connect() as conn:
-        while True:
-            rows = conn.execute(select(c.seq, c.data, c.leaf_hash, *(c[n] for n in _COLUMNS))
-                                .where(c.seq > last).order_by(c.seq).limit(batch)).all()
-            for r in rows:
-                yield int(r[0]), r[1], bytes(r[2]), tuple(r[3:])
-            if len(rows) < batch:
-                return
-            last = int(rows[-1][0])
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        select(c.seq, c.data, c.leaf_hash, *(c[n] for n in _COLUMNS)).order_by(c.seq))
+    for r in result:
+        yield r[0], r[1], bytes(r[2]), tuple(r[3:])
 
 
 def _few(seqs: list[int]) -> str:
@@ -73,11 +70,18 @@ def _few(seqs: list[int]) -> str:
 
 
 def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequence[str] = ()) -> Report:
-    rep = Report()
-    loads = json.JSONDecoder().decode
+    """Check the store as of one snapshot: appends made meanwhile are neither seen nor reported."""
     with engine.connect() as conn:
-        head = conn.execute(select(HEAD.c.origin, HEAD.c.size).where(HEAD.c.id == 1)).first()
-        stored_cps = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.id)).all()
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            return _verify(conn, verifiers, witness)
+
+
+def _verify(conn: Connection, verifiers: Sequence[Verifier], witness: Sequence[str]) -> Report:
+    rep = Report()
+    head = conn.execute(select(HEAD.c.origin, HEAD.c.size).where(HEAD.c.id == 1)).first()
+    stored_cps = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.id)).all()
     origin = head.origin if head else None
     targets: list[_Target] = []
     last_size = -1
@@ -145,7 +149,7 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
             rep.problem(f"{t.label} (size {size}): root differs from the tree of the stored entries; {why}")
 
     check(0)
-    for seq, data, leaf, cols in _rows(engine):
+    for seq, data, leaf, cols in _rows(conn):
         if seq != expected:
             if seq > expected:
                 gap = f"entry {expected} missing" if seq == expected + 1 else f"entries {expected}..{seq - 1} missing"
@@ -157,21 +161,9 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
             changed.append(seq)
             if recorded is None:
                 recorded = content.copy()
-        try:
-            doc = loads(data)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):
-            rep.problem(f"entry {seq}: data is not a JSON object")
+        if not _fits(data, seq, cols):  # the fast path needs no JSON parse
+            _inspect(rep, seq, data, cols)
             suspect = True
-        else:
-            if doc.get("seq") != seq:
-                rep.problem(f"entry {seq}: its content records position {doc.get('seq')} "
-                            f"(reordered or renumbered)")
-                suspect = True
-            for name, val in zip(_COLUMNS, cols, strict=True):
-                if doc.get(name) != val:
-                    rep.problem(f"entry {seq}: column {name!r} differs from the logged content")
         content.append(h)
         if recorded is not None:
             recorded.append(leaf)
@@ -181,15 +173,52 @@ def verify_store(engine: Engine, verifiers: Sequence[Verifier], witness: Sequenc
     for seq in changed:
         if seq not in named:
             rep.problem(f"entry {seq}: stored content does not hash to its recorded leaf hash")
-    for size, ts in sorted(by_size.items()):
-        if size > content.size:
-            for t in ts:
-                rep.problem(f"{t.label} (size {size}) covers entries {content.size}..{size - 1}, which the store "
-                            f"no longer has (truncated tail)")
-    if head is not None and int(head.size) != content.size:
-        rep.problem(f"the log head says {head.size} entries, the store holds {content.size}")
-    sizes = sorted({t.size for t in targets if t.size <= content.size})
-    if len(sizes) > 1:
-        rep.notes.append(f"checkpoints at sizes {sizes[0]}..{sizes[-1]} are prefixes of one tree "
-                         f"(consistent) where their roots matched")
+    _tail_checks(rep, by_size, content.size, head)
     return rep
+
+
+def _inspect(rep: Report, seq: int, data: str, cols: tuple[object, ...]) -> None:
+    """The slow path: parse the entry and name what disagrees with its row."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        rep.problem(f"entry {seq}: data is not a JSON object")
+        return
+    if doc.get("seq") != seq:
+        rep.problem(f"entry {seq}: its content records position {doc.get('seq')} (reordered or renumbered)")
+    for name, val in zip(_COLUMNS, cols, strict=True):
+        if doc.get(name) != val:
+            rep.problem(f"entry {seq}: column {name!r} differs from the logged content")
+    if doc.get("v") != 1 or canonical(doc) != data.encode():
+        rep.problem(f"entry {seq}: data is not a canonical version 1 entry")
+
+
+def _fits(data: str, seq: int, cols: tuple[Any, ...]) -> bool:
+    """True when the canonical bytes carry exactly this row's position and columns.
+
+    Sorted keys put container and image before the payload object and the six always-present
+    fields after it, and JSON strings delimit themselves, so a prefix and a suffix comparison is
+    exact; only an entry that fails it is parsed.
+    """
+    t, received, source, etype, container, image = cols
+    enc = encode_basestring
+    try:
+        head = "{" + ('"container":' + enc(container) + "," if container is not None else "") + (
+            '"image":' + enc(image) + "," if image is not None else "") + '"payload":{'
+        tail = ('},"received":' + enc(received) + ',"seq":' + str(seq) + ',"source":' + enc(source) + ',"time":'
+                + enc(t) + ',"type":' + enc(etype) + ',"v":1}')
+    except TypeError:
+        return False
+    return len(data) >= len(head) + len(tail) and data.startswith(head) and data.endswith(tail)
+
+
+def _tail_checks(rep: Report, by_size: dict[int, list[_Target]], size: int, head: Any) -> None:
+    for cp_size, ts in sorted(by_size.items()):
+        if cp_size > size:
+            for t in ts:
+                rep.problem(f"{t.label} (size {cp_size}) covers entries {size}..{cp_size - 1}, which the store "
+                            f"no longer has (truncated tail)")
+    if head is not None and int(head.size) != size:
+        rep.problem(f"the log head says {head.size} entries, the store holds {size}")

@@ -369,8 +369,12 @@ def check_proof(proof_file: Any, checkpoint_file: str, keys: tuple[str, ...]) ->
         return
     if cp.size != size:
         _fail(f"the proof is for tree size {size}, the checkpoint has size {cp.size}", 1)
-    if json.loads(entry).get("seq") != seq:
-        _fail(f"the entry's content records another position than {seq}", 1)
+    try:
+        recorded = json.loads(entry).get("seq")
+    except (ValueError, AttributeError):
+        recorded = None
+    if recorded != seq:
+        _fail(f"the entry's content does not record position {seq}", 1)
     try:
         merkle.verify_inclusion(seq, size, merkle.leaf_hash(entry), proof, cp.root)
     except merkle.ProofError as exc:
