@@ -47,7 +47,12 @@ def inventory(tmp_path: Path, *layers: list):  # type: ignore[type-arg]
 
 
 def test_dpkg_status_with_source_files_and_purl(tmp_path: Path) -> None:
-    inv = inventory(tmp_path, [OS_DEBIAN, file("var/lib/dpkg/status", DPKG_STATUS)],
+    copyright_ = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                  "Files: *\nCopyright: 1987-2022 FSF\nLicense: GPL-3+\n\nFiles: lib/x\nLicense: GPL-3+\n\n"
+                  "License: GPL-3+\n full text\n\nFiles: doc/*\nLicense: GFDL-NIV-1.3\n")
+    inv = inventory(tmp_path, [OS_DEBIAN, file("var/lib/dpkg/status", DPKG_STATUS),
+                               file("usr/share/doc/bash/copyright", copyright_),
+                               file("usr/share/doc/libc6/copyright", "not machine readable\nLicense: x\n")],
                     [file("var/lib/dpkg/info/bash.list", "/.\n/bin\n/bin/bash\n"), file("bin/bash", "elf")])
     pkgs = {p.name: p for p in inv.packages}
     assert set(pkgs) == {"bash", "libc6", "libssl3"}  # config-files only: not installed
@@ -57,6 +62,7 @@ def test_dpkg_status_with_source_files_and_purl(tmp_path: Path) -> None:
     assert (pkgs["libc6"].source_name, pkgs["libc6"].source_version) == ("glibc", "2.36-9+deb12u4")
     assert (pkgs["libssl3"].source_name, pkgs["libssl3"].source_version) == ("openssl", "3.0.11-1~deb12u2")
     assert "upstream=glibc" in pkgs["libc6"].purl
+    assert pkgs["bash"].licenses == ("GPL-3+", "GFDL-NIV-1.3") and pkgs["libc6"].licenses == ()
 
 
 def test_distroless_status_d_one_stanza_per_file(tmp_path: Path) -> None:

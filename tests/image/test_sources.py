@@ -101,9 +101,16 @@ def test_debian_packages_equal_dpkg_query(debian: Forms, daemon) -> None:  # typ
                               capture_output=True, text=True, check=True, timeout=120).stdout
     want = sorted(tuple(line.split(" ", 1)) for line in expected.splitlines() if line)
     assert len(want) > 50
+    import stat
+
+    devices = sorted("/" + str(p.relative_to(comp.ROOTFS)) for p in comp.ROOTFS.rglob("*")
+                     if not p.is_symlink() and stat.S_ISCHR(p.lstat().st_mode) | stat.S_ISBLK(p.lstat().st_mode)
+                     | stat.S_ISFIFO(p.lstat().st_mode))
     for ref in (f"registry:{debian.pushed}", f"docker-archive:{debian.archive}", f"oci-dir:{debian.oci}"):
         res = load(ref, registry=INSECURE)
         debs = [p for p in res.inventory.packages if p.type == "deb"]
+        # debootstrap's /dev nodes are refused, each one counted and named
+        assert sorted(r.path for r in res.view.refusals) == devices and res.view.refused == len(devices), ref
         assert sorted((p.name, p.version) for p in debs) == want, ref
         assert res.inventory.os is not None and (res.inventory.os.id, res.inventory.os.version_id) == ("debian", "12")
         bash = next(p for p in debs if p.name == "bash")
@@ -111,6 +118,13 @@ def test_debian_packages_equal_dpkg_query(debian: Forms, daemon) -> None:  # typ
         assert "/bin/bash" in bash.files or "/usr/bin/bash" in bash.files
         libc = next(p for p in debs if p.name == "libc6")
         assert libc.source_name == "glibc"
+        # licences come from DEP-5 copyright files: each one is a License: line of that file
+        with_lic = [p for p in debs if p.licenses]
+        assert len(with_lic) > 10
+        for p in with_lic:
+            text = (comp.ROOTFS / f"usr/share/doc/{p.name}/copyright").read_text(errors="replace")
+            lines = {ln[len("License:"):].strip() for ln in text.splitlines() if ln.startswith("License:")}
+            assert set(p.licenses) <= lines, p.name
 
 
 def test_bare_reference_tries_daemon_then_registry(kitchen: Forms, daemon) -> None:  # type: ignore[no-untyped-def]

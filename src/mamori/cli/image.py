@@ -78,7 +78,7 @@ def sbom(ref: str, fmt: str, output: str | None, **src: Any) -> None:
     for note in loaded.inventory.notes[:50]:
         click.echo(f"mamori: note: {note}", err=True)
     if loaded.view.refused:
-        click.echo(f"mamori: {loaded.view.refused} hostile layer member(s) refused "
+        click.echo(f"mamori: {loaded.view.refused} layer member(s) refused as unsafe "
                    f"(first: {loaded.view.refusals[0].path}: {loaded.view.refusals[0].reason})", err=True)
     if output:
         try:
@@ -123,6 +123,6 @@ def inspect(ref: str, as_json: bool, **src: Any) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in inv.counts().items()) or "none"
     click.echo(f"  packages: {counts}")
     if view.refused:
-        click.echo(f"  refused:  {view.refused} hostile layer member(s)")
+        click.echo(f"  refused:  {view.refused} layer member(s) refused as unsafe")
     for note in inv.notes[:50]:
         click.echo(f"  note: {note}")

@@ -18,8 +18,14 @@ _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
 MAX_LIST_FILES = 100_000
 
 
+DOC = "/usr/share/doc/"
+MAX_LICENSES = 20
+
+
 def wants(path: str) -> bool:
     if path == STATUS:
+        return True
+    if path.startswith(DOC) and path.endswith("/copyright") and path.count("/") == 5:
         return True
     if path.startswith(STATUS_D):
         return not path.endswith(".md5sums")
@@ -59,7 +65,7 @@ def _stanzas(view: FsView, data: bytes, path: str, layer: int | None, os: OsRele
         q = purl.os_qualifiers(os, arch, upstream=None if src_name == name else src_name)
         out.append(Package("deb", name, version, purl.make("deb", name, version, vendor, q), path,
                            file_layer if file_layer is not None else layer, src_name, src_version, arch,
-                           (), files))
+                           licenses(view, name), files))
     return out
 
 
@@ -72,3 +78,19 @@ def _files(view: FsView, name: str, arch: str | None) -> tuple[tuple[str, ...], 
             entry = view.entries.get(candidate)
             return tuple(posixpath.normpath(ln) for ln in lines), entry.layer if entry else None
     return (), None
+
+
+def licenses(view: FsView, name: str) -> tuple[str, ...]:
+    """Short licence names from a machine-readable (DEP-5) ``/usr/share/doc/<pkg>/copyright``."""
+    data = view.read(f"{DOC}{name}/copyright")
+    if data is None or not data.startswith(b"Format:"):
+        return ()
+    found: list[str] = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith("License:"):
+            value = line[len("License:"):].strip()
+            if value and len(value) <= 100 and value not in found:
+                found.append(value)
+            if len(found) >= MAX_LICENSES:
+                break
+    return tuple(found)
