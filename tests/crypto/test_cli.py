@@ -126,3 +126,28 @@ def test_real_process_prints_no_traceback(env: dict[str, str], sealed: Path, tmp
     assert proc.returncode == 2
     assert proc.stderr.startswith("mamori: error: sealed file is damaged") and "Traceback" not in proc.stderr
     assert PASSPHRASE not in proc.stderr + proc.stdout
+
+
+def test_directory_bundle_round_trip(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "seal", "keyring", "init", "--scrypt-n", "16384").exit_code == 0
+    app = tmp_path / "app"
+    (app / "conf").mkdir(parents=True)
+    (app / "conf" / "settings.yaml").write_text("level: info\n")
+    (app / "bin.dat").write_bytes(os.urandom(200_000))
+    (app / "link").symlink_to("conf/settings.yaml")
+    r = run(env, "seal", str(app) + "/")
+    assert r.exit_code == 0, r.output
+    sealed = tmp_path / "app.sealed"
+    assert json.loads(run(env, "seal", "inspect", str(sealed)).output)["kind"] == "tar"
+    out = tmp_path / "restored"
+    r = run(env, "unseal", str(sealed), "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert (out / "conf" / "settings.yaml").read_text() == "level: info\n"
+    assert (out / "bin.dat").read_bytes() == (app / "bin.dat").read_bytes()
+    assert os.readlink(out / "link") == "conf/settings.yaml"
+    data = bytearray(sealed.read_bytes())
+    data[-20] ^= 1
+    sealed.write_bytes(bytes(data))
+    r = run(env, "unseal", str(sealed), "-o", str(tmp_path / "again"))
+    assert_clean_failure(r)
+    assert not (tmp_path / "again").exists()  # nothing extracted from an unauthenticated bundle

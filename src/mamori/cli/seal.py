@@ -200,18 +200,54 @@ _pass_opt = click.option("--passphrase-file", type=click.Path(dir_okay=False, ex
 @_pass_opt
 def seal_file(path: str, output: str | None, keys: tuple[str, ...], context: tuple[str, ...], force: bool,
               keyring_path: str | None, passphrase_file: str | None) -> None:
-    """Seal PATH (a file, or - for stdin) with a fresh data key wrapped by each --key."""
+    """Seal PATH (a file, a directory as a tar bundle, or - for stdin) with a fresh data key wrapped by each --key."""
     from mamori.crypto.stream import seal_stream
 
     ctx = _context(context) or {}
-    target = output or (path + SUFFIX if path != "-" else "-")
+    target = output or (path.rstrip("/") + SUFFIX if path != "-" else "-")
     with _errors():
         wrappers = [_wrapper(k, keyring_path, passphrase_file) for k in (keys or ("keyring",))]
-        with _open_input(path) as src, _atomic(target, force) as dst:
-            seal_stream(src, dst, wrappers, context=ctx)
+        if path != "-" and os.path.isdir(path):
+            with _atomic(target, force) as dst:
+                _seal_dir(path, dst, wrappers, ctx)
+        else:
+            with _open_input(path) as src, _atomic(target, force) as dst:
+                seal_stream(src, dst, wrappers, context=ctx)
     if target != "-":
         click.echo(f"mamori: sealed {path} -> {target} ({', '.join(f'{w.provider}:{w.key_id}' for w in wrappers)})",
                    err=True)
+
+
+def _seal_dir(path: str, dst: IO[bytes], wrappers: list[KeyWrapper], ctx: dict[str, str]) -> None:
+    """A directory as a tar stream (POSIX pax, written straight into the sealed stream, no temporary copy)."""
+    import tarfile
+
+    from mamori.crypto.stream import SealWriter
+
+    with SealWriter(dst, wrappers, context=ctx, kind="tar") as writer, \
+            tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        tar.add(path, arcname=".")
+
+
+def _unseal_dir(src: IO[bytes], target: str, unwrappers: list[KeyUnwrapper], ctx: dict[str, str] | None) -> int:
+    """Authenticate the whole bundle into a temporary file first, then extract with tarfile's ``data`` filter."""
+    import tarfile
+
+    from mamori.crypto.stream import unseal_stream
+
+    if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+        _fail(f"{target} exists and is not an empty directory")
+    parent = os.path.dirname(os.path.abspath(target))
+    with tempfile.TemporaryFile(dir=parent) as tmp:
+        n = unseal_stream(src, tmp, unwrappers, context=ctx)
+        tmp.seek(0)
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        try:
+            with tarfile.open(fileobj=tmp, mode="r:") as tar:
+                tar.extractall(target, filter="data")  # no absolute paths, no escaping links, no devices
+        except (tarfile.TarError, OSError) as exc:
+            raise SealError(f"bundle authenticated but could not be extracted: {exc}") from None
+    return n
 
 
 @seal.command(name="rewrap")
@@ -351,7 +387,8 @@ def pkcs11_keygen(uri: str) -> None:
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Plaintext file (default: PATH without .sealed; - for stdout, unauthenticated until exit 0).")
+              help="Plaintext file, or the directory a bundle is extracted into (default: PATH without .sealed; "
+                   "- for stdout, unauthenticated until exit 0).")
 @click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
               help="The encryption context the file must have been sealed with (repeatable).")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
@@ -374,7 +411,11 @@ def unseal(path: str, output: str | None, context: tuple[str, ...], force: bool,
         with _open_input(path) as fh:
             env = read_envelope(fh)
         unwrappers = _unwrappers(env, keyring_path, passphrase_file)
-        with _open_input(path) as src, _atomic(output, force) as dst:
-            n = unseal_stream(src, dst, unwrappers, context=ctx)
+        if env.header.kind == "tar" and output != "-":
+            with _open_input(path) as src:
+                n = _unseal_dir(src, output, unwrappers, ctx)
+        else:
+            with _open_input(path) as src, _atomic(output, force) as dst:
+                n = unseal_stream(src, dst, unwrappers, context=ctx)
     if output != "-":
         click.echo(f"mamori: unsealed {path} -> {output} ({n} bytes)", err=True)
