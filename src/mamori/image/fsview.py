@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -186,8 +187,12 @@ def apply_layer(view: FsView, index: int, stream: LayerStream, capture: Capture,
             _member(view, index, stream, member, pending, layer_paths, capture, limits)
     except tarfile.TarError as exc:
         raise ImageError(f"{stream.what}: corrupt tar stream: {exc}") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise ImageError(f"{stream.what}: cannot read layer: {exc}") from None
+    except Exception as exc:
+        if type(exc).__name__ == "ZstdError":
+            raise ImageError(f"{stream.what}: corrupt zstd stream: {exc}") from None
+        raise
     stream.finish()
     # Opaque directories and whiteouts act on lower layers only, before this layer's own entries.
     for d in pending.opaque:

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+import zlib
 from typing import IO
 
 from mamori.image.digest import VerifyingReader, parse
@@ -69,7 +70,10 @@ class LayerStream:
         self._verifier = VerifyingReader(raw, digest, size, what) if digest else None
         src: IO[bytes] = self._verifier if self._verifier is not None else raw  # type: ignore[assignment]
         buffered = io.BufferedReader(src, 1 << 16)  # type: ignore[type-var]
-        head = buffered.peek(4)[:4]
+        try:
+            head = buffered.peek(4)[:4]
+        except OSError as exc:
+            raise ImageError(f"{what}: cannot read: {exc}") from None
         inner: IO[bytes]
         if head[:2] == GZIP_MAGIC:
             inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
@@ -82,7 +86,10 @@ class LayerStream:
             self.compression = "none"
         ratio_src = self._verifier if self.compression != "none" else None
         self._bounded = _Bounded(inner, ratio_src, diff_id, limits, what)
-        self.tar = tarfile.open(fileobj=io.BufferedReader(self._bounded, 1 << 16), mode="r|")  # noqa: SIM115
+        try:
+            self.tar = tarfile.open(fileobj=io.BufferedReader(self._bounded, 1 << 16), mode="r|")  # noqa: SIM115
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            raise ImageError(f"{what}: not a tar layer: {exc}") from None
         self.what = what
 
     @property
@@ -93,8 +100,12 @@ class LayerStream:
         try:
             while self._bounded.read(1 << 20):
                 pass
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ImageError(f"{self.what}: corrupt compressed stream: {exc}") from None
+        except Exception as exc:
+            if type(exc).__name__ == "ZstdError":
+                raise ImageError(f"{self.what}: corrupt zstd stream: {exc}") from None
+            raise
         self._bounded.check_diff_id()
         if self._verifier is not None:
             self._verifier.finish()

@@ -42,12 +42,14 @@ class Config:
 
     @property
     def platform(self) -> Platform:
+        variant = self.raw.get("variant")
         return Platform(str(self.raw.get("os", "")), str(self.raw.get("architecture", "")),
-                        self.raw.get("variant") or None)
+                        str(variant) if variant else None)
 
     @property
     def diff_ids(self) -> list[str]:
-        ids = (self.raw.get("rootfs") or {}).get("diff_ids") or []
+        rootfs = self.raw.get("rootfs")
+        ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ImageError("image config: rootfs.diff_ids is not a list of digests")
         for i in ids:
@@ -67,7 +69,8 @@ def load_json(data: bytes, what: str) -> dict[str, Any]:
 
 def media_type_of(doc: dict[str, Any], header: str | None) -> str:
     """The manifest's own mediaType wins; OCI manifests may omit it, then sniff the shape."""
-    mtype = doc.get("mediaType") or (header or "").split(";")[0].strip()
+    own = doc.get("mediaType")
+    mtype = own if isinstance(own, str) and own else (header or "").split(";")[0].strip()
     if not mtype:
         mtype = mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
     if doc.get("schemaVersion") == 1 or mtype == mt.DOCKER_V1_SIGNED:
@@ -85,9 +88,14 @@ def descriptor(d: Any, what: str) -> Descriptor:
     plat = d.get("platform")
     platform = None
     if isinstance(plat, dict):
-        platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")), plat.get("variant") or None)
-    ref = (d.get("annotations") or {}).get("org.opencontainers.image.ref.name")
-    return Descriptor(str(d.get("mediaType", "")), digest, size, platform, ref if isinstance(ref, str) else None)
+        variant = plat.get("variant")
+        platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")),
+                            str(variant) if variant else None)
+    annotations = d.get("annotations")
+    ref = annotations.get("org.opencontainers.image.ref.name") if isinstance(annotations, dict) else None
+    mtype = d.get("mediaType")
+    return Descriptor(mtype if isinstance(mtype, str) else "", digest, size, platform,
+                      ref if isinstance(ref, str) else None)
 
 
 def index_entries(doc: dict[str, Any], what: str) -> list[Descriptor]:

@@ -37,6 +37,7 @@ class RegistryOptions:
 class _Auth:
     header: str | None = None
     tried: set[str] = field(default_factory=set)
+    worked: bool = False  # the current header was accepted at least once (a later 401 = expired token)
 
 
 class _StreamReader:
@@ -122,9 +123,13 @@ class Registry:
             except httpx.HTTPError as exc:
                 raise ImageError(f"registry {self.host}: {exc}") from None
             if resp.status_code != 401:
+                self._auth.worked = self._auth.header is not None
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
             resp.close()
+            if self._auth.worked:  # an accepted token expired: one fresh round of challenges
+                self._auth.tried.clear()
+                self._auth.worked = False
             if not self._authenticate(challenge):
                 break
         raise ImageError(f"registry {self.host}: authentication failed for {self.ref.repository}"
