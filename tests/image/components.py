@@ -56,7 +56,8 @@ def htpasswd_line(user: str, password: str) -> str:
         return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n"  # cost 4: fast tests
 
 
-def start_registry(users: dict[str, str] | None = None) -> Registry:
+def start_registry(users: dict[str, str] | None = None, tls: tuple[bytes, bytes] | None = None) -> Registry:
+    """docker-registry on 127.0.0.1; ``users`` turns on htpasswd auth, ``tls`` = (cert PEM, key PEM)."""
     if shutil.which("docker-registry") is None:
         components.unavailable("docker-registry", "not installed (Debian package docker-registry)")
     root = Path(tempfile.mkdtemp(prefix="mamori-reg-"))
@@ -65,10 +66,15 @@ def start_registry(users: dict[str, str] | None = None) -> Registry:
     if users:
         (root / "htpasswd").write_text("".join(htpasswd_line(u, p) for u, p in users.items()))
         auth = f"auth:\n  htpasswd:\n    realm: mamori-test\n    path: {root / 'htpasswd'}\n"
+    tls_conf = ""
+    if tls:
+        (root / "cert.pem").write_bytes(tls[0])
+        (root / "key.pem").write_bytes(tls[1])
+        tls_conf = f"  tls:\n    certificate: {root / 'cert.pem'}\n    key: {root / 'key.pem'}\n"
     (root / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n{auth}")
+        f"http:\n  addr: 127.0.0.1:{port}\n{tls_conf}{auth}")
     log = (root / "registry.log").open("wb")
     proc = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log,
                             stderr=subprocess.STDOUT)
@@ -78,7 +84,8 @@ def start_registry(users: dict[str, str] | None = None) -> Registry:
         if proc.poll() is not None:
             break
         try:
-            if httpx.get(f"http://{reg.host}/v2/", timeout=2).status_code in (200, 401):
+            scheme = "https" if tls else "http"
+            if httpx.get(f"{scheme}://{reg.host}/v2/", timeout=2, verify=False).status_code in (200, 401):
                 return reg
         except httpx.HTTPError:
             time.sleep(0.1)

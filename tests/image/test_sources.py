@@ -146,3 +146,28 @@ def test_cli_inspect_and_sbom(kitchen: Forms, tmp_path: Path) -> None:
     ins = subprocess.run([".venv/bin/mamori", "image", "inspect", "--insecure", "registry:example.com/x:1"],
                          capture_output=True, text=True, timeout=60)
     assert ins.returncode == 2 and "only accepted for loopback" in ins.stderr
+
+
+def test_tls_registry_with_custom_ca(kitchen: Forms, tmp_path: Path) -> None:
+    from mamori.enforce.certs import new_ca, serving_cert
+
+    ca = new_ca("mamori test registry CA")
+    leaf = serving_cert(ca, [], ["127.0.0.1"])
+    other = new_ca("some other CA")
+    reg = comp.start_registry(tls=(leaf.cert_pem, leaf.key_pem))
+    try:
+        r = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{kitchen.oci}:1",
+                            f"docker://{reg.host}/tls:1"], capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stderr
+        (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+        (tmp_path / "other.pem").write_bytes(other.cert_pem)
+        ref = f"registry:{reg.host}/tls:1"
+        good = load(ref, registry=RegistryOptions(ca_file=str(tmp_path / "ca.pem")))
+        assert good.image.digest is not None and good.inventory.packages
+        for opts in (RegistryOptions(), RegistryOptions(ca_file=str(tmp_path / "other.pem"))):
+            with pytest.raises(ImageError, match=r"cannot reach registry.*CERTIFICATE_VERIFY_FAILED"):
+                load(ref, registry=opts)
+        # --insecure on loopback: TLS without verification (no fallback to plain HTTP needed)
+        assert load(ref, registry=INSECURE).image.digest == good.image.digest
+    finally:
+        reg.stop()
