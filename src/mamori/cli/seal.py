@@ -29,6 +29,25 @@ KEY_HELP = ("Key-encryption key (repeatable: every one can unseal): keyring[:PAT
             "pkcs11:token=LABEL;object=LABEL, vault-transit:[MOUNT/]KEY. Default: the keyring's active key.")
 
 
+def _setup_logging() -> None:
+    """Warnings (a weak secret source) as ``mamori: warning: ...`` on stderr, through the redacting filter."""
+    import logging
+
+    from mamori.secrets.logfilter import RedactingFilter
+
+    class _Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            click.echo(self.format(record), err=True)  # the current stderr, not the one at setup time
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("mamori: %(levelname)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+        logging.addLevelName(logging.WARNING, "warning")
+        root.addHandler(handler)
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"mamori: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
@@ -180,6 +199,7 @@ class _SealGroup(click.Group):
 @click.group(cls=_SealGroup)
 def seal() -> None:
     """Envelope-encrypt files: `mamori seal FILE`, `mamori seal rewrap FILE`, `mamori seal keyring init`."""
+    _setup_logging()
 
 
 _keyring_opt = click.option("--keyring", "keyring_path", type=click.Path(dir_okay=False), metavar="PATH",
@@ -400,6 +420,7 @@ def unseal(path: str, output: str | None, context: tuple[str, ...], force: bool,
     from mamori.crypto.format import read_envelope
     from mamori.crypto.stream import unseal_stream
 
+    _setup_logging()
     if output is None:
         if path == "-" or not path.endswith(SUFFIX):
             raise click.UsageError("give -o/--output (PATH does not end in .sealed)")
