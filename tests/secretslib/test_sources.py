@@ -154,3 +154,18 @@ def test_get_returns_independent_copies(tmp_path: Path) -> None:
             pass
         assert first.closed
         assert store.get("k").reveal() == VALUE  # closing a returned value does not wipe the cache
+
+
+def test_module_level_get_uses_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mamori.secrets
+
+    (tmp_path / "pw").write_text(VALUE + "\n")
+    monkeypatch.setenv("MAMORI_TEST_DB_PASSWORD_FILE", str(tmp_path / "pw"))
+    monkeypatch.setattr(store_mod, "_DEFAULT", None)
+    try:
+        s = mamori.secrets.get("mamori-test-db-password")
+        assert s.reveal() == VALUE and s.source is SourceKind.ENV_FILE
+        assert mamori.secrets.default_store() is mamori.secrets.default_store()
+    finally:
+        if store_mod._DEFAULT is not None:
+            store_mod._DEFAULT.close()
