@@ -93,6 +93,18 @@ def test_rate_limit_answers_429_with_retry_after_and_drops_nothing(client: TestC
     assert log.head().size == 17
 
 
+def test_record_helper_appends_durably(log: AuditLog) -> None:
+    from mamori import audit
+
+    audit.use(log)
+    try:
+        seq = audit.record("admission.deny", {"rules": ["MAM-PRIV-001"]}, source="mamori-admission", container="web")
+    finally:
+        audit.use(None)
+    e = log.entry(seq)
+    assert e is not None and e.json()["source"] == "mamori-admission" and e.json()["container"] == "web"
+
+
 def test_token_file_holds_hashes_only(tmp_path: Path) -> None:
     f = tmp_path / "tokens"
     f.write_text(f"# collectors\nsha256:{ingest.token_hash('t1')} node-1\n")

@@ -34,7 +34,6 @@ class Report:
     checkpoints: int = 0
     witnessed: int = 0
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     more: int = 0
 
     def problem(self, msg: str) -> None:

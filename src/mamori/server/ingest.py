@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -119,6 +120,8 @@ def routes(state: ServerState, log: AuditLog, *, tokens: dict[str, str] | None =
     tokens = tokens or {}
     limit = limit or RateLimit()
     w = writer or GroupWriter(log)
+    counted = Counter("mamori_audit_entries", "Audit entries by outcome (stored, refused, limited, busy)",
+                      ["result"], registry=state.metrics.registry)
 
     def identity(request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -155,18 +158,23 @@ def routes(state: ServerState, log: AuditLog, *, tokens: dict[str, str] | None =
             try:
                 entries.append(new_entry(item, source))
             except EntryError as exc:
+                counted.labels("refused").inc(len(items))
                 return _error(413 if "exceeds the limit" in str(exc) else 400, f"entry {i}: {exc}")
         wait = limit.take(source, len(entries))
         if wait:
+            counted.labels("limited").inc(len(entries))
             return _error(429, f"rate limit of {limit.rate:g} entries/s for {source} exceeded", wait)
         try:
             fut = w.submit(entries)
         except Busy as exc:
+            counted.labels("busy").inc(len(entries))
             return _error(503, str(exc), 1)
         try:
             seqs = await asyncio.wrap_future(fut)
         except Exception:  # noqa: BLE001 - not acknowledged; the client retries
+            counted.labels("failed").inc(len(entries))
             return _error(503, "the audit store could not commit the entries", 1)
+        counted.labels("stored").inc(len(seqs))
         return JSONResponse({"accepted": len(seqs), "first": seqs[0], "last": seqs[-1]})
 
     return [Route("/v1/logs", ingest, methods=["POST"])]
