@@ -3,6 +3,7 @@
 #   docker.io       dockerd, the docker CLI, containerd, runc (the tests start private daemons)
 #   busybox-static  the one binary of the test images (FROM scratch)
 #   postgresql      the shared decision/event store (the tests start a private cluster)
+#   softhsm2        a PKCS#11 token (SoftHSM2) for the HSM key-wrapping tests
 # No package may start its own service: service starts are denied while installing, and the
 # Docker units are disabled afterwards, so nothing listens on the default sockets.
 set -euo pipefail
@@ -11,8 +12,9 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
 if [ "${#need[@]}" -eq 0 ]; then
-    echo "install-system-deps: docker.io, busybox-static and postgresql already installed"
+    echo "install-system-deps: docker.io, busybox-static, postgresql and softhsm2 already installed"
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
