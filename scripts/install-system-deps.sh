@@ -4,6 +4,9 @@
 #   busybox-static  the one binary of the test images (FROM scratch)
 #   postgresql      the shared decision/event store (the tests start a private cluster)
 #   softhsm2        a PKCS#11 token (SoftHSM2) for the HSM key-wrapping tests
+#   docker-registry a Distribution registry on 127.0.0.1 for the image and signature tests
+#   debootstrap     a minimal Debian rootfs, the test image whose packages are inventoried
+#   skopeo          an independent peer that writes OCI layouts and checks signatures
 # No package may start its own service: service starts are denied while installing, and the
 # Docker units are disabled afterwards, so nothing listens on the default sockets.
 set -euo pipefail
@@ -13,8 +16,11 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 if [ "${#need[@]}" -eq 0 ]; then
-    echo "install-system-deps: docker.io, busybox-static, postgresql and softhsm2 already installed"
+    echo "install-system-deps: every test component is already installed"
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,6 +37,6 @@ apt-get update -qq
 # --no-install-recommends: no cgroupfs-mount, git or other extras.
 apt-get install -y -qq --no-install-recommends "${need[@]}"
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+    systemctl disable --now docker.service docker.socket docker-registry.service >/dev/null 2>&1 || true
 fi
 echo "install-system-deps: installed ${need[*]}"
