@@ -80,6 +80,8 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
         raise click.UsageError("--tls-client-ca needs --tls-cert/--tls-key")
     if no_webhook and not authz_socket:
         raise click.UsageError("nothing to serve: --no-webhook without --authz-socket")
+    if audit_db and no_webhook:
+        raise click.UsageError("--audit-db serves POST /v1/logs on the --listen address: drop --no-webhook")
     configure_logging(log_level, access_log)
     log = logging.getLogger("mamori.server")
     policy, path = _policy(config, no_config)
