@@ -208,3 +208,36 @@ def test_several_logs_share_one_store_without_gaps(tmp_path: Path) -> None:
     for i in range(20):
         (a if i % 2 else b).append([new_entry({"type": "t", "payload": {"i": i}}, "x")] * 3)
     assert [r.seq for r in a.query(limit=100)] == list(range(60))
+
+
+def test_hand_assembled_bytes_equal_canonical_json() -> None:
+    import random
+    import string
+
+    from mamori.audit.entry import encode
+
+    rng = random.Random(5)
+
+    def val(d: int = 0) -> object:
+        k = rng.randrange(6 if d < 3 else 4)
+        if k == 0:
+            return rng.choice([rng.randint(-10**15, 10**15), rng.random() * 10 ** rng.randint(-8, 20)])
+        if k == 1:
+            return "".join(rng.choice(string.printable + "é☃\u2028\x00\x1f\"\\") for _ in range(rng.randint(0, 9)))
+        if k == 2:
+            return rng.choice([True, False, None])
+        if k == 3:
+            return []
+        if k == 4:
+            return [val(d + 1) for _ in range(rng.randint(0, 3))]
+        return {"".join(rng.choice("abZ\"é\\") for _ in range(rng.randint(0, 4))): val(d + 1)
+                for _ in range(rng.randint(0, 4))}
+
+    for i in range(2000):
+        obj: dict[str, object] = {"type": "t.x", "payload": {"p": val(), "q": val()}}
+        if i % 2:
+            obj["container"] = f'ctr é"{i}'
+        if i % 3:
+            obj["image"] = f"img☃{i}"
+        e = new_entry(obj, 'src "x"')
+        assert encode(e, i, "2026-01-01T00:00:00.000000Z")[0] == canonical(e.data(i, "2026-01-01T00:00:00.000000Z"))

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from mamori.audit.merkle import leaf_hash
@@ -79,6 +80,7 @@ class NewEntry:
     time: str | None = None  # the source's own timestamp; None: the receive time
     container: str | None = None
     image: str | None = None
+    payload_json: str | None = None  # canonical(payload), computed once at validation
 
     def data(self, seq: int, received: str) -> dict[str, Any]:
         d: dict[str, Any] = {"v": VERSION, "seq": seq, "time": self.time or received, "received": received,
@@ -119,11 +121,14 @@ def new_entry(obj: object, source: str) -> NewEntry:
             raise EntryError(f"{key}: a printable string of 1-{limit} characters")
         fields[key] = v
     t = parse_time(obj["time"]) if obj.get("time") is not None else None
-    e = NewEntry(etype, payload, check_source(source), t, fields["container"], fields["image"])
     try:
-        size = len(canonical(e.data(0, "2000-01-01T00:00:00.000000Z")))
+        body = canonical(payload)
+    except UnicodeEncodeError:
+        raise EntryError("payload holds a string that is not valid Unicode (a lone surrogate)") from None
     except ValueError:
         raise EntryError("payload holds a number JSON cannot represent (NaN or infinity)") from None
+    e = NewEntry(etype, payload, check_source(source), t, fields["container"], fields["image"], body.decode())
+    size = len(encode(e, 10**12, "2000-01-01T00:00:00.000000Z")[0])  # the largest seq we expect to reach
     if size > MAX_ENTRY - 64:
         raise EntryError(f"entry of {size} bytes exceeds the limit of {MAX_ENTRY - 64} bytes")
     return e
@@ -143,6 +148,18 @@ class Stored:
 
 
 def encode(entry: NewEntry, seq: int, received: str) -> tuple[bytes, bytes]:
-    """Canonical bytes and leaf hash of ``entry`` at position ``seq``."""
-    data = canonical(entry.data(seq, received))
+    """Canonical bytes and leaf hash of ``entry`` at position ``seq``.
+
+    Assembled by hand in sorted-key order (equal to ``canonical(entry.data(...))``, which the tests
+    check) so the payload is serialised once, at validation, not again under the write lock.
+    """
+    if entry.payload_json is None:
+        data = canonical(entry.data(seq, received))
+        return data, leaf_hash(data)
+    enc = encode_basestring
+    text = "{" + ('"container":' + enc(entry.container) + "," if entry.container is not None else "") + (
+        '"image":' + enc(entry.image) + "," if entry.image is not None else "") + '"payload":' + entry.payload_json + (
+        ',"received":' + enc(received) + ',"seq":' + str(seq) + ',"source":' + enc(entry.source) + ',"time":'
+        + enc(entry.time or received) + ',"type":' + enc(entry.type) + ',"v":' + str(VERSION) + "}")
+    data = text.encode()
     return data, leaf_hash(data)
