@@ -45,6 +45,9 @@ def _load(ref: str, platform: str | None, ca_file: str | None, insecure: bool, u
     from mamori.image.auth import Credentials
 
     creds = None
+    if password_stdin and not username:
+        click.echo("mamori: --password-stdin needs --username", err=True)
+        sys.exit(EXIT_ERROR)
     if username:
         password = sys.stdin.readline().rstrip("\r\n") if password_stdin else \
             os.environ.get("MAMORI_REGISTRY_PASSWORD", "")
@@ -118,7 +121,8 @@ def inspect(ref: str, as_json: bool, **src: Any) -> None:
                f"  platform: {img.platform}")
     for lyr in doc["layers"]:
         click.echo(f"  layer {lyr['index']}: {lyr['digest'] or lyr['diff_id']}  {lyr['size'] or '?'} bytes")
-    click.echo(f"  os:       {inv.os.pretty_name or inv.os.id if inv.os else 'unknown'}")
+    os_name = (inv.os.pretty_name or inv.os.id) if inv.os else "unknown"
+    click.echo(f"  os:       {os_name}")
     click.echo(f"  files:    {len(view.entries)}")
     counts = ", ".join(f"{k} {v}" for k, v in inv.counts().items()) or "none"
     click.echo(f"  packages: {counts}")

@@ -8,6 +8,7 @@ to nowhere, device nodes) are refused and recorded, never silently dropped.
 
 from __future__ import annotations
 
+import io
 import posixpath
 import tarfile
 import zlib
@@ -305,8 +306,6 @@ def _capture(view: FsView, stream: LayerStream, m: tarfile.TarInfo, path: str, c
         return None, {}
     data = fh.read()
     summaries: dict[str, object] = {}
-    import io
-
     for p in probes:
         try:
             out = p.run(path, io.BytesIO(data), len(data))
