@@ -22,6 +22,7 @@ from mamori.audit.log import AuditLog
 from mamori.enforce.certs import load_ca, new_ca
 from mamori.policy.config import Policy
 from mamori.server import ingest
+from mamori.server.http import TlsScopeProtocol
 from mamori.server.state import ServerState
 from tests.server.tlsutil import localhost_tls
 
@@ -54,7 +55,7 @@ def test_client_certificate_subject_is_the_source(tmp_path: Path, log: AuditLog)
         port = int(s.getsockname()[1])
     w = ingest.GroupWriter(log)
     app = Starlette(routes=ingest.routes(ServerState(policy=Policy()), log, writer=w))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ingest.TlsScopeProtocol, lifespan="off",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=TlsScopeProtocol, lifespan="off",
                             log_config=None, ssl_certfile=server_tls["cert"], ssl_keyfile=server_tls["key"],
                             ssl_ca_certs=client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
     server = uvicorn.Server(config)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 access_log = logging.getLogger("mamori.access")
 
@@ -97,3 +98,27 @@ def configure_logging(level: str, access: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access_log.setLevel(logging.INFO if access else logging.WARNING)
+
+
+class TlsScopeProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, plus the verified client certificate subject in the ASGI TLS extension.
+
+    uvicorn does not show the peer certificate to the app; an mTLS listener created with
+    ``uvicorn.Config(..., http=TlsScopeProtocol)`` lets the collector use ``cert:<subject>`` as source.
+    """
+
+    _subject: str | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        ssl_obj = transport.get_extra_info("ssl_object")
+        der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
+        if der:
+            from cryptography import x509
+
+            self._subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._subject:
+            self.scope["extensions"] = {"tls": {"client_subject": self._subject}}

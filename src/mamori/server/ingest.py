@@ -26,7 +26,6 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mamori.audit.entry import EntryError, NewEntry, new_entry
 from mamori.audit.log import AuditLog
@@ -210,25 +209,3 @@ def setup(state: ServerState, db: str | None, tokens_file: str | None, key_file:
 
 
 
-class TlsScopeProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, plus the verified client certificate subject in the ASGI TLS extension.
-
-    uvicorn does not show the peer certificate to the app; an mTLS listener created with
-    ``uvicorn.Config(..., http=TlsScopeProtocol)`` lets the collector use ``cert:<subject>`` as source.
-    """
-
-    _subject: str | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        ssl_obj = transport.get_extra_info("ssl_object")
-        der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
-        if der:
-            from cryptography import x509
-
-            self._subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._subject:
-            self.scope["extensions"] = {"tls": {"client_subject": self._subject}}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-from mamori.server.http import AccessLog
+from mamori.server.http import AccessLog, TlsScopeProtocol
 from mamori.server.state import ServerState
 
 log = logging.getLogger("mamori.server")
@@ -68,8 +68,10 @@ def _config(lst: Listener) -> uvicorn.Config:
         kwargs.update(ssl_certfile=lst.tls_cert, ssl_keyfile=lst.tls_key)
         if lst.tls_client_ca:
             kwargs.update(ssl_ca_certs=lst.tls_client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    # With client certificates, the protocol hands the verified subject to the app (source identity).
+    http = TlsScopeProtocol if lst.tls_client_ca else "httptools"
     return uvicorn.Config(AccessLog(lst.app, lst.name), host=lst.host or "127.0.0.1", port=lst.port or 0,
-                          loop="uvloop", http="httptools", lifespan="off", access_log=False, log_config=None,
+                          loop="uvloop", http=http, lifespan="off", access_log=False, log_config=None,
                           timeout_graceful_shutdown=10, backlog=2048, **kwargs)  # type: ignore[arg-type]
 
 
