@@ -239,3 +239,26 @@ def test_mutate_reports_skipped_defaults_and_leaves_pod_updates_alone(server: Se
     assert any("allowPrivilegeEscalation" in w and "privileged" in w for w in resp["warnings"])
     upd = server.review("/mutate", review(pod, "UPDATE", old=pod)).json()["response"]
     assert "patch" not in upd and upd["allowed"] is True
+
+
+def test_decisions_are_appended_to_the_audit_log(serve: Callable[..., Served]) -> None:
+    import subprocess
+    import sys
+    import time
+
+    server = serve(None, "--audit-db", "default")
+    rv = review(workload("Pod", insecure_pod(), name="audited"))
+    assert server.review("/validate", rv).json()["response"]["allowed"] is False
+    time.sleep(0.5)
+    out = subprocess.run([sys.executable, "-m", "mamori.cli.main", "log", "query", "--type",
+                          "mamori.decision.admission-validate", "--format", "json"], env=server.env,
+                         capture_output=True, text=True, check=True)
+    entries = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(entries) == 1
+    e = entries[0]
+    assert e["source"] == "mamori:admission-validate"
+    assert e["payload"]["request_id"] == rv["request"]["uid"] and e["payload"]["result"] == "denied"
+    assert "MAM-PRIV-001" in e["payload"]["rules"]
+    verify = subprocess.run([sys.executable, "-m", "mamori.cli.main", "log", "verify"], env=server.env,
+                            capture_output=True, text=True, check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

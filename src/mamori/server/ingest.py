@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import re
 import threading
@@ -32,6 +33,9 @@ from mamori.audit.log import AuditLog
 from mamori.audit.writer import Busy, GroupWriter
 from mamori.server.http import BodyTooLarge, read_body
 from mamori.server.state import ServerState
+from mamori.store.decisions import DecisionRecord
+
+log = logging.getLogger("mamori.audit")
 
 MAX_REQUEST = 1024 * 1024
 MAX_BATCH = 10_000
@@ -186,6 +190,7 @@ class Collector:
     routes: list[Route]
     close: Callable[[], None]
     log: AuditLog
+    writer: GroupWriter
 
 
 def setup(state: ServerState, db: str | None, tokens_file: str | None, key_file: str | None,
@@ -205,7 +210,24 @@ def setup(state: ServerState, db: str | None, tokens_file: str | None, key_file:
         if cp is not None:
             cp.close()
 
-    return Collector(routes(state, log, tokens=tokens, limit=RateLimit(rate, 2 * rate), writer=writer), close, log)
+    state.audit = lambda rec: decision_to_log(writer, rec)
+    return Collector(routes(state, log, tokens=tokens, limit=RateLimit(rate, 2 * rate), writer=writer), close, log,
+                     writer)
+
+
+DECISION_ENTRY = "mamori.decision"
+
+
+def decision_to_log(writer: GroupWriter, rec: DecisionRecord) -> None:
+    """Append an enforcement decision to the audit log (group commit, off the request path)."""
+    payload = {"adapter": rec.adapter, "request_id": rec.request_id, "operation": rec.operation,
+               "subject": rec.subject, "namespace": rec.namespace, "user": rec.user, "allowed": rec.allowed,
+               "result": rec.result, "rules": list(rec.rules), "message": rec.message[:4000]}
+    try:
+        writer.submit([new_entry({"type": f"{DECISION_ENTRY}.{rec.adapter}", "time": rec.time, "payload": payload},
+                                 f"mamori:{rec.adapter}")])
+    except (Busy, EntryError) as exc:
+        log.error("decision %s not written to the audit log: %s", rec.request_id, exc)
 
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -52,6 +53,7 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = True
     started: float = field(default_factory=time.monotonic)
+    audit: Callable[[DecisionRecord], None] | None = None  # also append decisions to the audit log
 
     def warm_up(self) -> None:
         """Load every rule module and run the decision point once, so the first request is not slow."""
@@ -89,6 +91,8 @@ class ServerState:
                     m.findings.labels(rec.adapter, f.rule_id, mode).inc()
         if self.recorder is not None:
             self.recorder.record(rec)
+        if self.audit is not None:
+            self.audit(rec)
 
 
 def _rows(group: tuple[Finding, ...], mode: str) -> list[dict[str, object]]:
