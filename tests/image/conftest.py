@@ -26,6 +26,12 @@ class Forms:
     oci: Path  # OCI layout (skopeo)
 
 
+@pytest.fixture(autouse=True)
+def no_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registry credentials never come from the machine's own ~/.docker/config.json in tests."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+
+
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[dockerd.Daemon]:
     d = dockerd.start()

@@ -151,6 +151,18 @@ def test_python_dist_info_egg_info_and_npm(tmp_path: Path) -> None:
     assert got["pypi", "Requests_OAuthlib"].purl == "pkg:pypi/requests-oauthlib@1.3.1"
     assert got["pypi", "Requests_OAuthlib"].files == (f"/{site}/requests_oauthlib/__init__.py",)
     assert got["npm", "@types/node"].purl == "pkg:npm/%40types/node@20.1.0"
+    assert all(p.owner is None for p in inv.packages)
+
+
+def test_language_packages_owned_by_a_deb_are_marked(tmp_path: Path) -> None:
+    site = "usr/lib/python3/dist-packages"
+    status = "Package: python3-six\nStatus: install ok installed\nArchitecture: all\nVersion: 1.16.0-4\n"
+    inv = inventory(tmp_path, [OS_DEBIAN, file("var/lib/dpkg/status", status),
+                               file("var/lib/dpkg/info/python3-six.list", f"/{site}/six-1.16.0.egg-info\n"),
+                               file(f"{site}/six-1.16.0.egg-info", "Name: six\nVersion: 1.16.0\n"),
+                               file(f"{site}/attrs-23.1.0.dist-info/METADATA", "Name: attrs\nVersion: 23.1.0\n")])
+    owners = {p.name: p.owner for p in inv.packages}
+    assert owners == {"python3-six": None, "six": "deb:python3-six", "attrs": None}
 
 
 def go_binary(version: str, modinfo: str) -> bytes:

@@ -96,6 +96,28 @@ def test_basic_auth_registry(kitchen: Forms, auth_registry: comp.Registry) -> No
     assert "wrong-password" not in str(err.value)
 
 
+def test_credentials_from_docker_config(kitchen: Forms, auth_registry: comp.Registry, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", f"{USER}:{PASSWORD}",
+                    f"oci:{kitchen.oci}:1", f"docker://{auth_registry.host}/private:1"], capture_output=True,
+                   timeout=300, check=True)
+    cfg = tmp_path / "dc"
+    cfg.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (cfg / "config.json").write_text(json.dumps({"auths": {auth_registry.host: {"auth": token},
+                                                           "other.example": {"auth": "bm9wZTpub3Bl"}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    ref = f"registry:{auth_registry.host}/private:1"
+    assert load(ref, registry=INSECURE).image.digest is not None
+    with pytest.raises(ImageError, match="no credentials given"):
+        load(ref, registry=RegistryOptions(insecure=True, docker_config=False))
+    (cfg / "config.json").write_text(json.dumps({"auths": {"other.example": {"auth": token}}}))
+    with pytest.raises(ImageError, match="no credentials given"):
+        load(ref, registry=INSECURE)
+
+
 def test_debian_packages_equal_dpkg_query(debian: Forms, daemon) -> None:  # type: ignore[no-untyped-def]
     expected = subprocess.run(["chroot", str(comp.ROOTFS), "dpkg-query", "-W", "-f", "${Package} ${Version}\n"],
                               capture_output=True, text=True, check=True, timeout=120).stdout

@@ -29,6 +29,43 @@ class Credentials:
         return cls(user, pw or "") if user else None
 
 
+MAX_DOCKER_CONFIG = 1 << 20
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+def docker_config_credentials(registry: str) -> Credentials | None:
+    """``auths.<registry>.auth`` of ``$DOCKER_CONFIG/config.json`` (else ``~/.docker/config.json``).
+
+    Credential helpers (``credsStore``, ``credHelpers``) are not run; such entries are skipped.
+    """
+    import base64
+    import binascii
+    import json
+    from pathlib import Path
+
+    base = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    try:
+        with open(os.path.join(base, "config.json"), "rb") as fh:
+            raw = fh.read(MAX_DOCKER_CONFIG + 1)
+        doc = json.loads(raw) if len(raw) <= MAX_DOCKER_CONFIG else None
+    except (OSError, ValueError):
+        return None
+    auths = doc.get("auths") if isinstance(doc, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    keys = DOCKER_HUB_KEYS if registry == "docker.io" else (registry, f"https://{registry}", f"http://{registry}")
+    for key in keys:
+        entry = auths.get(key)
+        token = entry.get("auth") if isinstance(entry, dict) else None
+        if isinstance(token, str) and token:
+            try:
+                user, sep, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return Credentials(user, password) if sep and user else None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Challenge:
     scheme: str  # lower case: "basic", "bearer"

@@ -14,7 +14,14 @@ from typing import IO, Any
 import httpx
 
 from mamori.image import mediatypes as mt
-from mamori.image.auth import Credentials, basic_header, check_realm, is_loopback, parse_challenges
+from mamori.image.auth import (
+    Credentials,
+    basic_header,
+    check_realm,
+    docker_config_credentials,
+    is_loopback,
+    parse_challenges,
+)
 from mamori.image.digest import of, parse, verify
 from mamori.image.errors import ImageError
 from mamori.image.image import Image, resolve
@@ -31,6 +38,7 @@ class RegistryOptions:
     insecure: bool = False
     credentials: Credentials | None = None
     timeout: float = 60.0
+    docker_config: bool = True  # fall back to auths in the Docker CLI's config.json
 
 
 @dataclass
@@ -73,6 +81,9 @@ class _StreamReader:
 class Registry:
     def __init__(self, ref: DockerRef, options: RegistryOptions, limits: Limits) -> None:
         self.ref, self.options, self.limits = ref, options, limits
+        self.credentials = options.credentials
+        if self.credentials is None and options.docker_config:
+            self.credentials = docker_config_credentials(ref.registry)
         host = ref.registry if ref.registry != "docker.io" else "registry-1.docker.io"
         hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if options.insecure and not is_loopback(hostname):
@@ -133,11 +144,11 @@ class Registry:
             if not self._authenticate(challenge):
                 break
         raise ImageError(f"registry {self.host}: authentication failed for {self.ref.repository}"
-                         + ("" if self.options.credentials else " (no credentials given)"))
+                         + ("" if self.credentials else " (no credentials given)"))
 
     def _authenticate(self, header: str) -> bool:
         """Answer a 401 challenge; False when there is nothing new to try."""
-        creds = self.options.credentials
+        creds = self.credentials
         for ch in parse_challenges(header):
             if ch.scheme == "bearer":
                 scope = ch.params.get("scope") or f"repository:{self.ref.repository}:pull"

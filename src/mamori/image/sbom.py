@@ -65,6 +65,8 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
             props.append(Property(name="mamori:layer:diff_id", value=_layer_digest(image, p)))
         if p.source_name and p.source_name != p.name:
             props.append(Property(name="mamori:package:source", value=p.source_name))
+        if p.owner:
+            props.append(Property(name="mamori:package:owned-by", value=p.owner))
         if p.source_version and p.source_version != p.version:
             props.append(Property(name="mamori:package:source-version", value=p.source_version))
         c.properties.update(props)
@@ -113,7 +115,7 @@ def spdx(image: Image, inv: Inventory) -> str:
         rels.append({"spdxElementId": "SPDXRef-Image", "relationshipType": "CONTAINS",
                      "relatedSpdxElement": "SPDXRef-OperatingSystem"})
     for i, p in enumerate(inv.packages):
-        comment = f"type={p.type}; location={p.location}"
+        comment = f"type={p.type}; location={p.location}" + (f"; owned-by={p.owner}" if p.owner else "")
         if p.layer is not None:
             comment += f"; layer={p.layer} {_layer_digest(image, p)}"
         pkg: dict[str, Any] = {

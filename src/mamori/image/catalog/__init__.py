@@ -24,8 +24,24 @@ def catalog(view: FsView) -> Inventory:
     inv.packages += npm.catalog(view)
     inv.packages += golang.catalog(view, inv.notes)
     inv.packages += java.catalog(view)
+    inv.packages = _owners(inv.packages)
     inv.notes += view.notes
     return inv
+
+
+def _owners(packages: list[Package]) -> list[Package]:
+    """Mark language packages installed by the OS package manager (distro-patched, distro-versioned)."""
+    from dataclasses import replace
+
+    owned: dict[str, str] = {}
+    for p in packages:
+        if p.type in ("deb", "apk", "rpm"):
+            for f in p.files:
+                owned.setdefault(f, f"{p.type}:{p.name}")
+    if not owned:
+        return packages
+    return [replace(p, owner=owned.get(p.location.split("!/")[0]))
+            if p.type not in ("deb", "apk", "rpm") and p.location.split("!/")[0] in owned else p for p in packages]
 
 
 __all__ = ["CAPTURE", "Inventory", "OsRelease", "Package", "catalog"]

@@ -33,6 +33,7 @@ class Package:
     arch: str | None = None
     licenses: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    owner: str | None = None  # the OS package (``deb:python3-six``) whose file list holds ``location``
 
 
 @dataclass
