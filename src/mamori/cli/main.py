@@ -237,6 +237,11 @@ def _register() -> None:
     from mamori.cli.image import image
 
     cli.add_command(image)
+    from mamori.cli.pki import pki
+    from mamori.cli.sign import sign, verify
+
+    for sub in (pki, sign, verify):
+        cli.add_command(sub)
 
 
 _register()

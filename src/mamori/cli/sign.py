@@ -1,0 +1,196 @@
+"""``mamori sign REF`` / ``mamori sign keygen`` / ``mamori verify REF``: cosign-compatible image signatures.
+
+Errors are one line on stderr and exit 2; ``verify`` exits 1 when the image is not trusted.
+Passphrases come from ``--passphrase-file``, ``$COSIGN_PASSWORD`` (as cosign) or
+``$MAMORI_SIGN_PASSPHRASE``, else a prompt; they are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import click
+
+EXIT_NOT_TRUSTED, EXIT_ERROR = 1, 2
+PASS_ENVS = ("COSIGN_PASSWORD", "MAMORI_SIGN_PASSPHRASE")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"mamori: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    from mamori.image.errors import ImageError
+    from mamori.pki.errors import PkiError
+    from mamori.sign.errors import SignError
+
+    try:
+        yield
+    except (SignError, ImageError, PkiError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+
+
+def _passphrase(path: str | None, *, confirm: bool = False) -> bytes:
+    if path:
+        from mamori.pki.store import read_small
+
+        raw = read_small(path, "passphrase file")
+        return raw.splitlines()[0] if raw.strip() else b""
+    for env in PASS_ENVS:
+        if env in os.environ:
+            return os.environ[env].encode()  # empty is allowed, as with cosign
+    if not sys.stdin.isatty():
+        _fail("no key passphrase: use --passphrase-file, COSIGN_PASSWORD or MAMORI_SIGN_PASSPHRASE")
+    return str(click.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm, err=True)).encode()
+
+
+def registry_options(fn: Any) -> Any:
+    opts = [click.option("--ca-file", type=click.Path(dir_okay=False, exists=True),
+                         help="Trust this CA bundle for the registry's TLS certificate."),
+            click.option("--insecure", is_flag=True,
+                         help="Loopback registries only: skip TLS verification, fall back to plain HTTP."),
+            click.option("--username", envvar="MAMORI_REGISTRY_USERNAME",
+                         help="Registry user (password from MAMORI_REGISTRY_PASSWORD).")]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _options(ca_file: str | None, insecure: bool, username: str | None) -> Any:
+    from mamori.image.auth import Credentials
+    from mamori.image.registry import RegistryOptions
+
+    creds = Credentials(username, os.environ.get("MAMORI_REGISTRY_PASSWORD", "")) if username else None
+    return RegistryOptions(ca_file=ca_file, insecure=insecure, credentials=creds)
+
+
+def _read_text(path: str | None, what: str) -> str | None:
+    if not path:
+        return None
+    from mamori.pki.store import read_small
+
+    return read_small(path, what).decode("ascii", "replace")
+
+
+class _SignGroup(click.Group):
+    """``mamori sign REF`` signs; ``mamori sign keygen`` is a sub-command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["image", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_SignGroup)
+def sign() -> None:
+    """Sign images cosign-style: `mamori sign REF --key cosign.key`, `mamori sign keygen`."""
+
+
+@sign.command(name="image")
+@click.argument("ref")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Private key: cosign's encrypted PEM, or a PKCS#8 key from `mamori pki issue`.")
+@click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True),
+              help="Certificate of the key (from `mamori pki issue codesign`), stored with the signature.")
+@click.option("--chain", "chain_path", type=click.Path(dir_okay=False, exists=True),
+              help="PEM chain up to the root (the PKI's chain.pem), stored with the signature.")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Extra claim in the payload's optional section (repeatable).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), help="Key passphrase file.")
+@registry_options
+def sign_image(ref: str, key_path: str, cert_path: str | None, chain_path: str | None, annotations: tuple[str, ...],
+               passphrase_file: str | None, ca_file: str | None, insecure: bool, username: str | None) -> None:
+    """Sign the manifest REF resolves to; the signature is appended to its sha256-<hex>.sig."""
+    from mamori.sign.keys import load_private
+    from mamori.sign.signer import sign_image as do_sign
+
+    extra: dict[str, str] = {}
+    for pair in annotations:
+        k, sep, v = pair.partition("=")
+        if not sep or not k:
+            raise click.UsageError(f"--annotation {pair[:40]!r}: expected KEY=VALUE")
+        extra[k] = v
+    with _errors():
+        from mamori.pki.store import read_small
+
+        data = read_small(key_path, "key")
+        key = load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
+        res = do_sign(ref, key, _options(ca_file, insecure, username), cert_pem=_read_text(cert_path, "certificate"),
+                      chain_pem=_read_text(chain_path, "chain"), annotations=extra or None)
+    click.echo(f"signed {res.digest}: {res.sig_ref} now holds {res.signatures} signature(s)"
+               + ("" if res.appended else " (this signature was already there)"))
+
+
+@sign.command(name="keygen")
+@click.option("--output-key-prefix", "prefix", default="cosign", show_default=True,
+              help="Writes PREFIX.key (encrypted) and PREFIX.pub.")
+@click.option("--label", type=click.Choice(("sigstore", "cosign")), default="sigstore", show_default=True,
+              help="PEM label: SIGSTORE (cosign v2+, containers/image >= 5.25) or COSIGN (cosign v1, older skopeo).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), help="Key passphrase file.")
+@click.option("--force", is_flag=True, help="Replace existing files.")
+def keygen(prefix: str, label: str, passphrase_file: str | None, force: bool) -> None:
+    """An ECDSA P-256 key pair in cosign's format (scrypt N=32768 r=8 p=1, NaCl secretbox)."""
+    from mamori.sign.keys import COSIGN_LABEL, SIGSTORE_LABEL, encrypted_pem, generate, public_pem
+
+    key_file, pub_file = f"{prefix}.key", f"{prefix}.pub"
+    for f in (key_file, pub_file):
+        if os.path.exists(f) and not force:
+            _fail(f"{f} exists (use --force to replace it)")
+    with _errors():
+        key = generate()
+        pem = encrypted_pem(key, _passphrase(passphrase_file, confirm=True),
+                            SIGSTORE_LABEL if label == "sigstore" else COSIGN_LABEL)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        with open(pub_file, "wb") as fh:
+            fh.write(public_pem(key))
+    click.echo(f"wrote {key_file} (encrypted) and {pub_file}")
+
+
+@click.command(name="verify")
+@click.argument("ref")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Trusted public key (cosign.pub; repeatable).")
+@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, exists=True),
+              help="Trust certificates from this mamori PKI (its root, intermediate and crl.pem).")
+@click.option("--root", "roots", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Trusted root certificate (repeatable).")
+@click.option("--crl", "crls", multiple=True, type=click.Path(dir_okay=False, exists=True), help="CRL (repeatable).")
+@click.option("--identity", "identities", multiple=True, metavar="SAN|KEY",
+              help="Count only signatures by these identities (certificate SAN, key file name or key id).")
+@click.option("--require", "required", multiple=True, metavar="SAN|KEY",
+              help="This signer must be among the verified ones (repeatable: all of them).")
+@click.option("--min-signatures", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Distinct verified signers needed.")
+@click.option("--any-repository", is_flag=True, help="Accept payloads naming another repository (copied images).")
+@click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@registry_options
+def verify(ref: str, keys: tuple[str, ...], pki_dir: str | None, roots: tuple[str, ...], crls: tuple[str, ...],
+           identities: tuple[str, ...], required: tuple[str, ...], min_signatures: int, any_repository: bool,
+           fmt: str, ca_file: str | None, insecure: bool, username: str | None) -> None:
+    """Verify REF's cosign signatures: exit 0 trusted, 1 not trusted, 2 error."""
+    from mamori.sign.config import build_policy
+    from mamori.sign.verifier import verify_image
+
+    with _errors():
+        policy = build_policy(keys=keys, pki=pki_dir, roots=roots, crls=crls, identities=identities,
+                              required=required, min_signatures=min_signatures, match_repository=not any_repository)
+    report = verify_image(ref, policy, _options(ca_file, insecure, username))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(f"{'VERIFIED' if report.ok else 'NOT VERIFIED'} {ref} {report.digest or ''}".rstrip())
+        click.echo(f"  {report.reason}")
+        for s in report.signatures:
+            click.echo(f"  signature #{s.index}: {'ok' if s.ok else 'FAILED'}: {s.reason}")
+    sys.exit(0 if report.ok else EXIT_NOT_TRUSTED)

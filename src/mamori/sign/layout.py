@@ -1,0 +1,83 @@
+"""The ``sha256-<hex>.sig`` OCI manifest: one layer per signature, as cosign writes it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mamori.image.digest import parse as parse_digest
+from mamori.image.errors import ImageError
+from mamori.sign.errors import SignError
+
+LAYER_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+SIG_ANNOTATION = "dev.cosignproject.cosign/signature"
+CERT_ANNOTATION = "dev.sigstore.cosign/certificate"
+CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
+MAX_SIGNATURES = 256
+MAX_ANNOTATION = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    digest: str
+    size: int
+    signature: str  # base64
+    certificate: str | None
+    chain: str | None
+    raw: dict[str, Any]
+
+
+def sig_tag(digest: str) -> str:
+    """``sha256:abc`` -> ``sha256-abc.sig``."""
+    alg, hexpart = parse_digest(digest)
+    return f"{alg}-{hexpart}.sig"
+
+
+def parse_manifest(data: bytes) -> list[Layer]:
+    """The signature layers of a ``.sig`` manifest; other layer types are ignored, bad ones refused."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise SignError("signature manifest is not JSON") from None
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(layers, list):
+        raise SignError("signature manifest has no layers list")
+    if len(layers) > MAX_SIGNATURES:
+        raise SignError(f"signature manifest has more than {MAX_SIGNATURES} layers")
+    out: list[Layer] = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or layer.get("mediaType") != LAYER_TYPE:
+            continue
+        ann = layer.get("annotations") or {}
+        digest, size = layer.get("digest"), layer.get("size")
+        if not isinstance(ann, dict) or not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+            raise SignError(f"signature layer {i} is malformed")
+        try:
+            parse_digest(digest)
+        except ImageError as exc:
+            raise SignError(f"signature layer {i}: {exc}") from None
+        values: dict[str, str | None] = {}
+        for key in (SIG_ANNOTATION, CERT_ANNOTATION, CHAIN_ANNOTATION):
+            v = ann.get(key)
+            if v is not None and (not isinstance(v, str) or len(v) > MAX_ANNOTATION):
+                raise SignError(f"signature layer {i}: annotation {key} is malformed")
+            values[key] = v
+        out.append(Layer(digest, size, values[SIG_ANNOTATION] or "", values[CERT_ANNOTATION],
+                         values[CHAIN_ANNOTATION], layer))
+    return out
+
+
+def config_blob(payload_digests: list[str]) -> bytes:
+    """The stub image config cosign pushes (verifiers ignore it; rootfs lists the payloads)."""
+    doc = {"architecture": "", "created": "0001-01-01T00:00:00Z", "history": [{"created": "0001-01-01T00:00:00Z"}],
+           "os": "", "rootfs": {"type": "layers", "diff_ids": payload_digests}, "config": {}}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def build_manifest(config_digest: str, config_size: int, layers: list[dict[str, Any]]) -> bytes:
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+           "config": {"mediaType": OCI_CONFIG, "size": config_size, "digest": config_digest}, "layers": layers}
+    return json.dumps(doc, separators=(",", ":")).encode()
