@@ -146,3 +146,17 @@ def test_gzip_and_plain_layers_both_read(tmp_path: Path) -> None:
         with open_image(f"oci-dir:{tmp_path / f'l{compress}'}") as img:
             assert "/etc/os-release" in img.view(CAPTURE, Limits()).content
     assert gzip  # the layouts helper gzip-compresses by default
+
+
+def test_members_under_a_symlinked_directory_land_inside_the_image(tmp_path: Path) -> None:
+    """A lower ``etc -> ../../../../host`` must not let an upper ``etc/passwd`` escape or be shadowed."""
+    v = view_of(tmp_path, [
+        [Member("etc", type=tarfile.SYMTYPE, linkname="../../../../host"), file("host/keep", "k")],
+        [file("etc/passwd", "root:x:0:0\n"), file("etc/sub/deep", "d")],
+        [Member("dangling", type=tarfile.SYMTYPE, linkname="/nowhere/file"), file("dangling/x", "x")],
+    ]).view
+    assert v.entries["/etc"].kind == "symlink"
+    assert "/etc/passwd" not in v.entries and v.entries["/host/passwd"].layer == 1
+    assert v.entries["/host/sub/deep"].kind == "file"
+    assert v.get("/etc/passwd") == v.entries["/host/passwd"]
+    assert v.refused == 1 and v.refusals[0].reason == "parent is a dangling or looping symlink"

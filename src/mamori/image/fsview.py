@@ -13,7 +13,7 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from mamori.image.errors import ImageError
@@ -202,6 +202,12 @@ def apply_layer(view: FsView, index: int, stream: LayerStream, capture: Capture,
     for w in pending.whiteouts:
         view._remove_tree(w)
     for e, data, summaries in pending.entries:
+        real = _real_path(view, e.path)
+        if real is None:
+            view._refuse(index, e.path, "parent is a dangling or looping symlink", limits)
+            continue
+        if real != e.path:  # written through a symlinked directory: lands where the link points, inside
+            e = replace(e, path=real)
         view._add(e)
         view.content.pop(e.path, None)
         for s in view.probes.values():
@@ -210,6 +216,26 @@ def apply_layer(view: FsView, index: int, stream: LayerStream, capture: Capture,
             view.content[e.path] = data
         for name, summary in summaries.items():
             view.probes.setdefault(name, {})[e.path] = summary
+
+
+def _real_path(view: FsView, path: str) -> str | None:
+    """Where a member lands: its parent resolved through symlinks of the view, confined to the root.
+
+    A runtime applying ``etc/passwd`` over a lower ``etc -> /elsewhere`` writes through the link
+    (containerd resolves it inside the root); the view does the same instead of keeping both.
+    """
+    parent = posixpath.dirname(path)
+    cur = parent
+    while cur != "/" and cur not in view.entries:
+        cur = posixpath.dirname(cur)
+    if cur == "/" or view.entries[cur].kind == DIR:
+        return path  # the existing ancestor is a real directory: nothing to follow
+    real = view.resolve(cur)
+    if real is None or (real in view.entries and view.entries[real].kind != DIR):
+        return None
+    rest = parent[len(cur):].lstrip("/")
+    return posixpath.join(real, rest, posixpath.basename(path)) if rest else \
+        posixpath.join(real, posixpath.basename(path))
 
 
 def _member(view: FsView, index: int, stream: LayerStream, m: tarfile.TarInfo, pending: _Pending,
