@@ -209,6 +209,8 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     r = runner.invoke(cli, ["pki", "init", "--dir", str(tmp_path / "p")], env={"MAMORI_PKI_PASSPHRASE": None})
     assert r.exit_code == 2 and "no passphrase" in r.output and "Traceback" not in r.output
+    r = runner.invoke(cli, ["pki", "init", "--dir", str(tmp_path / "p")], env={"MAMORI_PKI_PASSPHRASE": "short"})
+    assert r.exit_code == 2 and "at least 12" in r.output and not (tmp_path / "p").exists()
     r = runner.invoke(cli, ["pki", "issue", "codesign", "--email", "a@b.test", "--dir", str(tmp_path / "none"),
                             "--out", str(tmp_path / "x")], env={"MAMORI_PKI_PASSPHRASE": "x"})
     assert r.exit_code == 2 and "mamori pki init" in r.output

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 EXIT_INVALID, EXIT_ERROR = 1, 2
+MIN_PASSPHRASE = 12
 
 
 def _fail(message: str) -> NoReturn:
@@ -78,7 +79,10 @@ def init_cmd(pki_dir: str | None, passphrase_file: str | None, org: str, algorit
 
     with _errors():
         store = PkiDir(pki_dir)
-        root, inter = ca.init(store, read_passphrase(passphrase_file), org, algorithm)
+        passphrase = read_passphrase(passphrase_file)
+        if len(passphrase) < MIN_PASSPHRASE:
+            _fail(f"the PKI passphrase must have at least {MIN_PASSPHRASE} characters (it protects the CA keys)")
+        root, inter = ca.init(store, passphrase, org, algorithm)
     click.echo(f"created {store.path}: root {root.subject.rfc4514_string()} "
                f"(until {root.not_valid_after_utc:%Y-%m-%d}), intermediate {inter.subject.rfc4514_string()}; "
                f"trust anchor: {store.file('root.crt')}")

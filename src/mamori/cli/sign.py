@@ -97,8 +97,9 @@ def sign() -> None:
 
 @sign.command(name="image")
 @click.argument("ref")
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True),
-              help="Private key: cosign's encrypted PEM, or a PKCS#8 key from `mamori pki issue`.")
+@click.option("--key", "key_path", required=True, metavar="FILE|pkcs11:URI",
+              help="Private key: cosign's encrypted PEM, a PKCS#8 key from `mamori pki issue`, or an HSM key "
+                   "pkcs11:token=T;object=L[?module-path=...] (PIN from $MAMORI_PKCS11_PIN[_FILE]).")
 @click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True),
               help="Certificate of the key (from `mamori pki issue codesign`), stored with the signature.")
 @click.option("--chain", "chain_path", type=click.Path(dir_okay=False, exists=True),
@@ -121,10 +122,18 @@ def sign_image(ref: str, key_path: str, cert_path: str | None, chain_path: str |
         extra[k] = v
     with _errors():
         from mamori.pki.store import read_small
+        from mamori.sign.signer import Signer
 
-        data = read_small(key_path, "key")
-        key = load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
-        res = do_sign(ref, key, _options(ca_file, insecure, username), cert_pem=_read_text(cert_path, "certificate"),
+        key: Any
+        if key_path.startswith("pkcs11:"):
+            from mamori.sign.hsm import Pkcs11Signer
+
+            key = Pkcs11Signer(key_path)
+        else:
+            data = read_small(key_path, "key")
+            key = load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
+        signer: Signer = key
+        res = do_sign(ref, signer, _options(ca_file, insecure, username), cert_pem=_read_text(cert_path, "certificate"),
                       chain_pem=_read_text(chain_path, "chain"), annotations=extra or None)
     click.echo(f"signed {res.digest}: {res.sig_ref} now holds {res.signatures} signature(s)"
                + ("" if res.appended else " (this signature was already there)"))
@@ -137,14 +146,25 @@ def sign_image(ref: str, key_path: str, cert_path: str | None, chain_path: str |
               help="PEM label: SIGSTORE (cosign v2+, containers/image >= 5.25) or COSIGN (cosign v1, older skopeo).")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), help="Key passphrase file.")
 @click.option("--force", is_flag=True, help="Replace existing files.")
-def keygen(prefix: str, label: str, passphrase_file: str | None, force: bool) -> None:
+@click.option("--pkcs11", "pkcs11_uri", metavar="URI",
+              help="Generate the key inside a PKCS#11 token (pkcs11:token=T;object=L); writes only PREFIX.pub.")
+def keygen(prefix: str, label: str, passphrase_file: str | None, force: bool, pkcs11_uri: str | None) -> None:
     """An ECDSA P-256 key pair in cosign's format (scrypt N=32768 r=8 p=1, NaCl secretbox)."""
     from mamori.sign.keys import COSIGN_LABEL, SIGSTORE_LABEL, encrypted_pem, generate, public_pem
 
     key_file, pub_file = f"{prefix}.key", f"{prefix}.pub"
-    for f in (key_file, pub_file):
+    for f in (pub_file,) if pkcs11_uri else (key_file, pub_file):
         if os.path.exists(f) and not force:
             _fail(f"{f} exists (use --force to replace it)")
+    if pkcs11_uri:
+        from mamori.sign.hsm import Pkcs11Signer
+
+        with _errors():
+            pub = Pkcs11Signer(pkcs11_uri).generate()
+            with open(pub_file, "wb") as fh:
+                fh.write(public_pem(pub))
+        click.echo(f"generated the key on the token; wrote {pub_file}")
+        return
     with _errors():
         key = generate()
         pem = encrypted_pem(key, _passphrase(passphrase_file, confirm=True),

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mamori.image.reference import parse_docker_ref
 from mamori.image.registry import RegistryOptions
 from mamori.sign import algorithms, layout, payload
 from mamori.sign.errors import SignError
-from mamori.sign.keys import PrivateKey, public_pem
+from mamori.sign.keys import PRIVATE_KEY_TYPES, PrivateKey, public_pem
 from mamori.sign.registry_push import PushRegistry
+
+
+class Signer(Protocol):
+    """A key that signs payload bytes (a key file's key, or an HSM key: mamori.sign.hsm.Pkcs11Signer)."""
+
+    def public_key(self) -> Any: ...
+
+    def sign(self, payload: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeySigner:
+    key: PrivateKey
+
+    def public_key(self) -> Any:
+        return self.key.public_key()
+
+    def sign(self, payload: bytes) -> bytes:
+        return algorithms.sign(self.key, payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +41,7 @@ class SignResult:
     appended: bool  # False when the same signature was already there
 
 
-def _check_cert_matches(key: PrivateKey, cert_pem: str) -> None:
+def _check_cert_matches(key: Signer, cert_pem: str) -> None:
     from cryptography import x509
 
     try:
@@ -37,18 +56,19 @@ def _check_cert_matches(key: PrivateKey, cert_pem: str) -> None:
         raise SignError("the certificate does not belong to the signing key")
 
 
-def sign_image(ref: str, key: PrivateKey, options: RegistryOptions, *, cert_pem: str | None = None,
+def sign_image(ref: str, key: PrivateKey | Signer, options: RegistryOptions, *, cert_pem: str | None = None,
                chain_pem: str | None = None, annotations: dict[str, str] | None = None) -> SignResult:
     dref = parse_docker_ref(ref)
+    signer: Signer = KeySigner(key) if isinstance(key, PRIVATE_KEY_TYPES) else key
     if cert_pem:
-        _check_cert_matches(key, cert_pem)
+        _check_cert_matches(signer, cert_pem)
     elif chain_pem:
         raise SignError("--chain needs --cert")
     reg = PushRegistry(dref, options)
     try:
         _, _, digest = reg.manifest(dref.reference)  # explicit tag -> digest (verified when pinned)
         body = payload.build(f"{dref.registry}/{dref.repository}", digest, dict(annotations) if annotations else None)
-        sig = base64.b64encode(algorithms.sign(key, body)).decode("ascii")
+        sig = base64.b64encode(signer.sign(body)).decode("ascii")
         tag = layout.sig_tag(digest)
         existing = reg.manifest_if_any(tag)
         layers: list[dict[str, Any]] = []
@@ -74,4 +94,4 @@ def sign_image(ref: str, key: PrivateKey, options: RegistryOptions, *, cert_pem:
         reg.close()
 
 
-__all__ = ["SignResult", "public_pem", "sign_image"]
+__all__ = ["KeySigner", "SignResult", "Signer", "public_pem", "sign_image"]
