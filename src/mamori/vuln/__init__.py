@@ -1,0 +1,1 @@
+"""Vulnerability matching: exact version ordering, an offline advisory database and the matcher."""
