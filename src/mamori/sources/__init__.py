@@ -47,7 +47,7 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
         out.extend(dockerfile.load(file, text))
         out.files.pop()  # dockerfile.load lists the file itself
         return out
-    from mamori.sources import compose, docker_host_doc, kubernetes
+    from mamori.sources import compose, docker_host_doc, image_contents_doc, kubernetes
     from mamori.sources.inline import inline_suppressions
     from mamori.sources.yamldoc import load_docs
 
@@ -59,6 +59,10 @@ def load_text(file: str, text: str, as_dockerfile: bool | None = None) -> ScanSe
             continue
         if docker_host_doc.is_snapshot(doc.data):
             part = docker_host_doc.load(doc)
+            part.files = []
+            out.extend(part)
+        elif image_contents_doc.is_snapshot(doc.data):
+            part = image_contents_doc.load(doc)
             part.files = []
             out.extend(part)
         elif kubernetes.is_kubernetes(doc.data):
