@@ -1,0 +1,257 @@
+"""Byte streams with one interface for plaintext and TLS: read, write, drain, write_eof, close.
+
+asyncio's own TLS transport cannot half-close (``write_eof`` is not implemented and an EOF
+from the peer shuts the whole connection), which breaks request/response protocols that
+signal the end of a request with a half-close. ``TlsConn`` therefore drives an
+``ssl.SSLObject`` over memory BIOs itself: ``write_eof`` sends close_notify and a TCP FIN
+while reading goes on, and the peer's close_notify is an EOF on the read side only.
+Both directions are bounded: reading pauses once ``max_buffer`` decrypted bytes wait, and
+``drain`` waits while the transport's write buffer is above its high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Protocol
+
+CHUNK = 64 * 1024
+
+
+class Conn(Protocol):
+    async def read(self, n: int = CHUNK) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def write_eof(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class PlainConn:
+    """A TCP or unix stream (the local application's side)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_buffer: int) -> None:
+        self.reader, self.writer = reader, writer
+        writer.transport.set_write_buffer_limits(high=max_buffer)
+
+    async def read(self, n: int = CHUNK) -> bytes:
+        return await self.reader.read(n)
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    def write_eof(self) -> None:
+        if self.writer.can_write_eof() and not self.writer.is_closing():
+            with contextlib.suppress(OSError):
+                self.writer.write_eof()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class TlsConn(asyncio.Protocol):
+    """TLS over a raw transport; ``handshake`` resolves when the handshake is done (or fails)."""
+
+    def __init__(self, ctx: ssl.SSLContext, server_side: bool, server_hostname: str | None = None,
+                 max_buffer: int = 256 * 1024) -> None:
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.sslobj = ctx.wrap_bio(self._in, self._out, server_side=server_side, server_hostname=server_hostname)
+        self.max_buffer = max_buffer
+        self.transport: asyncio.Transport | None = None
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._plain = bytearray()
+        self._eof = False
+        self._lost = False
+        self._error: BaseException | None = None
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._read_paused = False
+        self._sent_eof = False
+        self.unclean_eof = False
+
+    # -- protocol callbacks --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.max_buffer)
+        if not self.connected.done():
+            self.connected.set_result(None)
+        self._step_handshake()
+
+    def data_received(self, data: bytes) -> None:
+        self._in.write(data)
+        if not self.handshake.done():
+            self._step_handshake()
+        else:
+            self._pull()
+
+    def eof_received(self) -> bool:
+        self._in.write_eof()
+        if not self.handshake.done():
+            self._step_handshake()
+            if not self.handshake.done():
+                self.handshake.set_exception(ConnectionResetError("the peer closed during the handshake"))
+        else:
+            self._pull()
+            self._eof = True
+            self._wake_reader()
+        return True  # keep our write side open: a half-close is not the end of the connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._eof = True
+        if not self.handshake.done():
+            self.handshake.set_exception(exc or ConnectionResetError("connection closed during the handshake"))
+        if not self.connected.done():
+            self.connected.set_exception(exc or ConnectionResetError("connection lost"))
+        self._wake_reader()
+        self._wake_drain(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain(None)
+
+    # -- TLS engine -----------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self._out.read()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _step_handshake(self) -> None:
+        try:
+            self.sslobj.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self._flush()  # send the alert so that the peer learns why
+            if not self.handshake.done():
+                self.handshake.set_exception(exc)
+            return
+        self._flush()
+        if not self.handshake.done():
+            self.handshake.set_result(None)
+        self._pull()
+
+    def _pull(self) -> None:
+        while len(self._plain) < self.max_buffer:
+            try:
+                chunk = self.sslobj.read(CHUNK)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self._eof = True
+                break
+            except ssl.SSLEOFError:
+                self._eof = self.unclean_eof = True  # FIN without close_notify: an EOF, noted in the record
+                break
+            except (ssl.SSLError, OSError) as exc:
+                self._error = exc
+                break
+            if not chunk:
+                self._eof = True
+                break
+            self._plain += chunk
+        self._flush()  # TLS 1.3 may answer (key update, tickets)
+        if len(self._plain) >= self.max_buffer and not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        w, self._read_waiter = self._read_waiter, None
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _wake_drain(self, exc: BaseException | None) -> None:
+        w, self._drain_waiter = self._drain_waiter, None
+        if w is not None and not w.done():
+            if exc is not None:
+                w.set_exception(exc)
+            else:
+                w.set_result(None)
+
+    # -- stream interface -------------------------------------------------------------------
+    async def read(self, n: int = CHUNK) -> bytes:
+        while not self._plain:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                if not self._lost:
+                    self._pull()  # decrypted data may sit in the BIO behind a paused read
+                if not self._plain:
+                    return b""
+                break
+            self._read_waiter = asyncio.get_running_loop().create_future()
+            await self._read_waiter
+        data = bytes(self._plain[:n])
+        del self._plain[:n]
+        if self._read_paused and len(self._plain) < self.max_buffer // 2 and self.transport is not None:
+            self._read_paused = False
+            self.transport.resume_reading()
+            self._pull()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._sent_eof or self._lost:
+            raise ConnectionResetError("write after close")
+        view = memoryview(data)
+        while view:
+            n = self.sslobj.write(view[:CHUNK])
+            view = view[n:]
+        self._flush()
+
+    async def drain(self) -> None:
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        if self._write_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    def write_eof(self) -> None:
+        """close_notify and FIN; the read side stays open for the peer's answer."""
+        if self._sent_eof or self._lost or self.transport is None:
+            return
+        self._sent_eof = True
+        with contextlib.suppress(ssl.SSLError, OSError):  # WantRead: close_notify queued, the peer's comes later
+            self.sslobj.unwrap()
+        self._flush()
+        if self.transport.can_write_eof() and not self.transport.is_closing():
+            with contextlib.suppress(OSError):
+                self.transport.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            if not self._sent_eof and self.handshake.done() and not self.handshake.exception():
+                self._sent_eof = True
+                with contextlib.suppress(ssl.SSLError, OSError):
+                    self.sslobj.unwrap()
+                self._flush()
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- what the flow record says about the session -------------------------------------------
+    def peer_der(self) -> bytes | None:
+        return self.sslobj.getpeercert(binary_form=True)
+
+    def version(self) -> str | None:
+        return self.sslobj.version()
+
+    def cipher(self) -> str | None:
+        c = self.sslobj.cipher()
+        return c[0] if c else None
