@@ -1,0 +1,1 @@
+"""Per-tenant network isolation: generate NetworkPolicies / Compose networks from labels, check, evaluate."""
