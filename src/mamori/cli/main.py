@@ -242,6 +242,9 @@ def _register() -> None:
 
     for sub in (pki, sign, verify):
         cli.add_command(sub)
+    from mamori.cli.netpol import netpol
+
+    cli.add_command(netpol)
 
 
 _register()
