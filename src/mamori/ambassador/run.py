@@ -28,10 +28,14 @@ class RunConfig:
 def open_sink(cfg: RunConfig) -> FlowSink:
     audit: Any = None
     if cfg.audit_db:
+        from mamori.ambassador.proxy import ConfigError
         from mamori.audit.log import open_log
         from mamori.audit.writer import GroupWriter
 
-        audit = GroupWriter(open_log(cfg.audit_db))
+        try:
+            audit = GroupWriter(open_log(None if cfg.audit_db == "default" else cfg.audit_db))
+        except Exception as exc:  # noqa: BLE001 - any store error: a clear message, not a traceback
+            raise ConfigError(f"cannot open the audit store: {type(exc).__name__}: {str(exc)[:300]}") from None
     return FlowSink(cfg.flow_log, audit=audit)
 
 

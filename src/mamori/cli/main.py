@@ -245,6 +245,9 @@ def _register() -> None:
     from mamori.cli.netpol import netpol
 
     cli.add_command(netpol)
+    from mamori.cli.ambassador import ambassador
+
+    cli.add_command(ambassador)
 
 
 _register()
