@@ -72,20 +72,34 @@ def pki() -> None:
 @click.option("--org", default="mamori", show_default=True, help="Organisation name in the CA subjects.")
 @click.option("--algorithm", type=click.Choice(("ecdsa-p256", "ed25519")), default="ecdsa-p256", show_default=True,
               help="CA key type (Ed25519 chains cannot be used by Web PKI clients).")
-def init_cmd(pki_dir: str | None, passphrase_file: str | None, org: str, algorithm: str) -> None:
-    """Create the root CA and the intermediate, keys encrypted with the passphrase."""
+@click.option("--pkcs11", "pkcs11_uri", metavar="URI",
+              help="Keep both CA keys in a PKCS#11 token: pkcs11:token=T;object=PREFIX (keys PREFIX-root, "
+                   "PREFIX-intermediate; PIN from $MAMORI_PKCS11_PIN[_FILE], module from $MAMORI_PKCS11_MODULE).")
+def init_cmd(pki_dir: str | None, passphrase_file: str | None, org: str, algorithm: str,
+             pkcs11_uri: str | None) -> None:
+    """Create the root CA and the intermediate, keys encrypted with the passphrase (or inside an HSM)."""
     from mamori.pki import ca
     from mamori.pki.store import PkiDir, read_passphrase
 
     with _errors():
         store = PkiDir(pki_dir)
-        passphrase = read_passphrase(passphrase_file)
-        if len(passphrase) < MIN_PASSPHRASE:
-            _fail(f"the PKI passphrase must have at least {MIN_PASSPHRASE} characters (it protects the CA keys)")
-        root, inter = ca.init(store, passphrase, org, algorithm)
+        passphrase = b""
+        if pkcs11_uri is None:
+            passphrase = read_passphrase(passphrase_file)
+            if len(passphrase) < MIN_PASSPHRASE:
+                _fail(f"the PKI passphrase must have at least {MIN_PASSPHRASE} characters (it protects the CA keys)")
+        root, inter = ca.init(store, passphrase, org, algorithm, pkcs11_uri)
     click.echo(f"created {store.path}: root {root.subject.rfc4514_string()} "
                f"(until {root.not_valid_after_utc:%Y-%m-%d}), intermediate {inter.subject.rfc4514_string()}; "
                f"trust anchor: {store.file('root.crt')}")
+
+
+def _ca_pass(store: Any, passphrase_file: str | None) -> bytes:
+    """The PKI passphrase, unless the CA keys live in a token (then its PIN is used instead)."""
+    from mamori.pki.store import read_passphrase
+
+    store.require()
+    return b"" if store.hsm() is not None else read_passphrase(passphrase_file)
 
 
 def _leaf_key_passphrase(path: str | None, pki_pass: bytes) -> bytes:
@@ -97,6 +111,8 @@ def _leaf_key_passphrase(path: str | None, pki_pass: bytes) -> bytes:
     for env in ("COSIGN_PASSWORD", "MAMORI_SIGN_PASSPHRASE"):
         if os.environ.get(env):
             return os.environ[env].encode()
+    if not pki_pass:  # CA keys in a token: there is no PKI passphrase to fall back on
+        _fail("the new private key needs a passphrase: --key-passphrase-file or COSIGN_PASSWORD")
     click.echo("mamori: note: the new private key is encrypted with the PKI passphrase "
                "(use --key-passphrase-file or COSIGN_PASSWORD for another one)", err=True)
     return pki_pass
@@ -105,13 +121,13 @@ def _leaf_key_passphrase(path: str | None, pki_pass: bytes) -> bytes:
 def _issue(kind: str, pki_dir: str | None, passphrase_file: str | None, out: str, public_key: str | None,
            key_passphrase_file: str | None, lifetime: str | None, plain_key: bool, **names: tuple[str, ...]) -> None:
     from mamori.pki import ca
-    from mamori.pki.store import PkiDir, cert_pem, read_passphrase, read_small, write_atomic
+    from mamori.pki.store import PkiDir, cert_pem, read_small, write_atomic
     from mamori.sign.keys import encrypted_pem, load_public
 
     with _errors():
         store = PkiDir(pki_dir)
         store.require()
-        pass_ = read_passphrase(passphrase_file)
+        pass_ = _ca_pass(store, passphrase_file)
         req = ca.LeafRequest(kind, emails=names.get("emails", ()), uris=names.get("uris", ()),
                              dns=names.get("dns", ()), ips=names.get("ips", ()), lifetime=_lifetime(lifetime))
         if public_key:
@@ -197,11 +213,11 @@ def issue_workload(pki_dir: str | None, passphrase_file: str | None, out: str, p
 def revoke_cmd(serial: str, reason: str | None, pki_dir: str | None, passphrase_file: str | None) -> None:
     """Revoke an issued serial (hex, as `list` shows) and publish a new CRL."""
     from mamori.pki import ca
-    from mamori.pki.store import PkiDir, read_passphrase
+    from mamori.pki.store import PkiDir
 
     with _errors():
         store = PkiDir(pki_dir)
-        ca.revoke(store, read_passphrase(passphrase_file), serial, reason)
+        ca.revoke(store, _ca_pass(store, passphrase_file), serial, reason)
     click.echo(f"revoked {serial}; CRL written to {store.file('crl.pem')}")
 
 
@@ -212,11 +228,11 @@ def revoke_cmd(serial: str, reason: str | None, pki_dir: str | None, passphrase_
 def crl_cmd(pki_dir: str | None, passphrase_file: str | None, output: str | None) -> None:
     """Publish a fresh CRL (valid 7 days) signed by the intermediate."""
     from mamori.pki import ca
-    from mamori.pki.store import PkiDir, read_passphrase
+    from mamori.pki.store import PkiDir
 
     with _errors():
         store = PkiDir(pki_dir)
-        data = ca.crl(store, read_passphrase(passphrase_file))
+        data = ca.crl(store, _ca_pass(store, passphrase_file))
         if output:
             Path(output).write_bytes(data)
     click.echo(f"CRL written to {store.file('crl.pem')}" + (f" and {output}" if output else ""))

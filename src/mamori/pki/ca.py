@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,7 +22,18 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mamori.pki.errors import PkiError
-from mamori.pki.store import CaKey, Issued, PkiDir, cert_pem, encrypt_key, load_certs, read_small, write_atomic
+from mamori.pki.external import ExternalSigner, sign_certificate, sign_crl
+from mamori.pki.store import (
+    CaKey,
+    Issued,
+    PkiDir,
+    cert_pem,
+    encrypt_key,
+    load_certs,
+    read_small,
+    token_uri,
+    write_atomic,
+)
 
 ALGORITHMS = ("ecdsa-p256", "ed25519")
 ROOT_DAYS, INTERMEDIATE_DAYS = 3650, 1095
@@ -59,37 +71,86 @@ def _name(cn: str, org: str | None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _ca_cert(subject: x509.Name, key: CaKey, issuer: x509.Name, issuer_key: CaKey, days: int,
-             path_length: int) -> x509.Certificate:
+def _sign(builder: x509.CertificateBuilder, key: CaKey | ExternalSigner) -> x509.Certificate:
+    if isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        return builder.sign(key, _hash(key))
+    return sign_certificate(builder, key)
+
+
+def _ca_cert(subject: x509.Name, public_key: CertificatePublicKeyTypes, issuer: x509.Name,
+             issuer_key: CaKey | ExternalSigner, days: int, path_length: int) -> x509.Certificate:
     now = _now()
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
                               critical=False))
-    return builder.sign(issuer_key, _hash(issuer_key))
+    return _sign(builder, issuer_key)
 
 
-def init(pki: PkiDir, passphrase: bytes, org: str, algorithm: str = "ecdsa-p256") -> tuple[x509.Certificate,
-                                                                                                 x509.Certificate]:
-    """Create the root and the intermediate; the root key is used once here and then only for rotation."""
+def init(pki: PkiDir, passphrase: bytes, org: str, algorithm: str = "ecdsa-p256", hsm: str | None = None
+         ) -> tuple[x509.Certificate, x509.Certificate]:
+    """Create the root and the intermediate; the root key is used once here and then only for rotation.
+
+    ``hsm`` = ``pkcs11:token=T;object=PREFIX[?module-path=...]``: both keys are generated inside
+    the token as ``PREFIX-root`` and ``PREFIX-intermediate`` (ECDSA P-256) and never leave it.
+    """
+    root_key: CaKey | ExternalSigner
+    inter_key: CaKey | ExternalSigner
+    root_pub: CertificatePublicKeyTypes
+    inter_pub: CertificatePublicKeyTypes
+    spec: dict[str, str] | None = None
+    if hsm is not None:
+        spec = _hsm_spec(hsm, algorithm)
     pki.create()
-    root_key, inter_key = new_key(algorithm), new_key(algorithm)
+    if spec is not None:
+        from mamori.sign.errors import SignError
+        from mamori.sign.hsm import Pkcs11Signer
+
+        try:
+            root_key, inter_key = (Pkcs11Signer(token_uri(spec, "root")), Pkcs11Signer(token_uri(spec, "intermediate")))
+            root_pub, inter_pub = root_key.generate(), inter_key.generate()
+        except SignError as exc:
+            raise PkiError(str(exc)) from None
+    else:
+        root_mem, inter_mem = new_key(algorithm), new_key(algorithm)
+        root_key, inter_key = root_mem, inter_mem
+        root_pub, inter_pub = root_mem.public_key(), inter_mem.public_key()
     root_name = _name(f"{org} Root CA", org)
-    root = _ca_cert(root_name, root_key, root_name, root_key, ROOT_DAYS, 1)
-    inter = _ca_cert(_name(f"{org} Intermediate CA", org), inter_key, root_name, root_key, INTERMEDIATE_DAYS, 0)
-    write_atomic(pki.file("root.key"), encrypt_key(root_key, passphrase))
-    write_atomic(pki.file("intermediate.key"), encrypt_key(inter_key, passphrase))
+    root = _ca_cert(root_name, root_pub, root_name, root_key, ROOT_DAYS, 1)
+    inter = _ca_cert(_name(f"{org} Intermediate CA", org), inter_pub, root_name, root_key, INTERMEDIATE_DAYS, 0)
+    if spec is not None:
+        write_atomic(pki.file("hsm.json"), json.dumps(spec, indent=1).encode(), 0o644)
+    else:
+        write_atomic(pki.file("root.key"), encrypt_key(root_key, passphrase))
+        write_atomic(pki.file("intermediate.key"), encrypt_key(inter_key, passphrase))
     write_atomic(pki.file("root.crt"), cert_pem(root), 0o644)
     write_atomic(pki.file("intermediate.crt"), cert_pem(inter), 0o644)
     write_atomic(pki.file("chain.pem"), cert_pem(inter) + cert_pem(root), 0o644)
     pki.save_index({})
     return root, inter
+
+
+def _hsm_spec(uri: str, algorithm: str) -> dict[str, str]:
+    from mamori.crypto.errors import SealError
+    from mamori.crypto.pkcs11 import parse_uri
+
+    if algorithm != "ecdsa-p256":
+        raise PkiError("CA keys in a PKCS#11 token are ECDSA P-256")
+    try:
+        attrs = parse_uri(uri)
+    except SealError as exc:
+        raise PkiError(str(exc)) from None
+    spec = {"token": attrs["token"], "root": f"{attrs['object']}-root",
+            "intermediate": f"{attrs['object']}-intermediate"}
+    if attrs.get("module-path"):
+        spec["module"] = attrs["module-path"]
+    return spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +212,7 @@ def issue(pki: PkiDir, passphrase: bytes, req: LeafRequest,
     start = req.not_before or (_now() - dt.timedelta(minutes=1))
     end = min(start + lifetime, inter.not_valid_after_utc)
     ident = [str(s.value) for s in sans]
-    cert = (x509.CertificateBuilder().subject_name(_name(ident[0], None)).issuer_name(inter.subject)
+    cert_b = (x509.CertificateBuilder().subject_name(_name(ident[0], None)).issuer_name(inter.subject)
             .public_key(public_key).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -163,8 +224,8 @@ def issue(pki: PkiDir, passphrase: bytes, req: LeafRequest,
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()),
-                           critical=False)
-            .sign(inter_key, _hash(inter_key)))
+                           critical=False))
+    cert = _sign(cert_b, inter_key)
     serial = format(cert.serial_number, "x")
     entries = pki.index()
     entries[serial] = Issued(serial, req.kind, cert.subject.rfc4514_string(), tuple(ident),
@@ -215,7 +276,11 @@ def crl(pki: PkiDir, passphrase: bytes) -> bytes:
         if e.reason:
             rc = rc.add_extension(x509.CRLReason(REASONS[e.reason]), critical=False)
         builder = builder.add_revoked_certificate(rc.build())
-    data = builder.sign(inter_key, _hash(inter_key)).public_bytes(serialization.Encoding.PEM)
+    if isinstance(inter_key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        signed = builder.sign(inter_key, _hash(inter_key))
+    else:
+        signed = sign_crl(builder, inter_key)
+    data = signed.public_bytes(serialization.Encoding.PEM)
     write_atomic(pki.file("crl.pem"), data, 0o644)
     return data
 

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -104,6 +105,11 @@ def decrypt_key(data: bytes, passphrase: bytes, what: str) -> CaKey:
     return key
 
 
+def token_uri(hsm: dict[str, str], name: str) -> str:
+    uri = f"pkcs11:token={quote(hsm['token'])};object={quote(hsm[name])}"
+    return uri + (f"?module-path={quote(hsm['module'])}" if hsm.get("module") else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Issued:
     serial: str  # hex, lower case
@@ -149,7 +155,30 @@ class PkiDir:
     def cert(self, name: str) -> x509.Certificate:
         return load_certs(read_small(self.file(f"{name}.crt"), f"{name} certificate"), f"{name}.crt")[0]
 
-    def key(self, name: str, passphrase: bytes) -> CaKey:
+    def hsm(self) -> dict[str, str] | None:
+        """The token holding the CA keys (``hsm.json``), or None when they are encrypted files."""
+        path = self.file("hsm.json")
+        if not path.exists():
+            return None
+        try:
+            doc = json.loads(read_small(path, "hsm.json"))
+            if not all(isinstance(doc.get(k), str) for k in ("token", "root", "intermediate")):
+                raise ValueError
+            return {k: v for k, v in doc.items() if isinstance(v, str)}
+        except ValueError:
+            raise PkiError(f"{path} is damaged") from None
+
+    def key(self, name: str, passphrase: bytes) -> Any:
+        """The CA key: an in-memory key from the encrypted file, or a signer on the token."""
+        hsm = self.hsm()
+        if hsm is not None:
+            from mamori.sign.errors import SignError
+            from mamori.sign.hsm import Pkcs11Signer
+
+            try:
+                return Pkcs11Signer(token_uri(hsm, name))
+            except SignError as exc:
+                raise PkiError(str(exc)) from None
         return decrypt_key(read_small(self.file(f"{name}.key"), f"{name} key"), passphrase, f"the {name} key")
 
     # --- index -----------------------------------------------------------------------------------
