@@ -186,6 +186,8 @@ def test_certificate_signatures(tmp_path: object, image: str) -> None:
     crl = x509.load_pem_x509_crl(ca.revoke(store, b"pw", format(dev.serial_number, "x"), "keyCompromise"))
     revoked = verify_image(image, TrustPolicy(roots=roots, crls=(crl,)), OPTS)
     assert not revoked.ok and "revoked" in revoked.signatures[0].reason
+    by_key = verify_image(image, TrustPolicy(keys={"dev": dev_key.public_key()}), OPTS)  # cosign --key mode
+    assert by_key.ok and by_key.signers == ("dev",)
     with pytest.raises(SignError, match="does not belong"):
         sign_image(image, K1, OPTS, cert_pem=cert_pem(dev).decode())
 

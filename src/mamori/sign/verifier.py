@@ -100,19 +100,18 @@ def _check_layer(layer: layout.Layer, body: bytes, digest: str, dref: DockerRef,
         sig = base64.b64decode(layer.signature, validate=True)
     except (binascii.Error, ValueError):
         return None, "the signature annotation is not base64"
-    if layer.certificate:
-        return _check_cert(layer, sig, body, policy)
-    failures = []
+    # A trusted key vouches by itself (as ``cosign verify --key`` ignores a certificate annotation).
     for name, key in policy.keys.items():
         if algorithms.verify(key, sig, body):
             kid = key_id(key)
             if policy.identities and name not in policy.identities and kid not in policy.identities:
                 return None, f"signed by key {name} ({kid}), which is not a required identity"
             return name, f"signature verified with key {name} ({kid})"
-        failures.append(name)
+    if layer.certificate:
+        return _check_cert(layer, sig, body, policy)
     if not policy.keys:
         return None, "no trusted key configured for a signature without a certificate"
-    return None, f"the signature does not verify with any trusted key ({', '.join(failures)})"
+    return None, f"the signature does not verify with any trusted key ({', '.join(policy.keys)})"
 
 
 def _check_cert(layer: layout.Layer, sig: bytes, body: bytes, policy: TrustPolicy) -> tuple[str | None, str]:
