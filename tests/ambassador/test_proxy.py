@@ -1,0 +1,303 @@
+"""The ambassador on loopback with real TLS: who gets in, what flows, and what the records say."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+from pathlib import Path
+
+import pytest
+
+from mamori.ambassador.identity import AllowList
+from tests.ambassador.util import (
+    TD,
+    Backend,
+    Pki,
+    Records,
+    ambassador,
+    answer,
+    expired_kw,
+    request,
+    server_leaf,
+    settle,
+    tls_halfclose_request,
+)
+
+CLIENT_ID = f"spiffe://{TD}/ns/app/sa/client"
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+async def _server_case(pki: Pki, allow: AllowList, client_kw: dict[str, object] | None,
+                       client_ca: object = None) -> tuple[bytes | BaseException, Records, Backend]:
+    """One request from a direct TLS client with the given certificate to a server ambassador."""
+    backend = Backend()
+    port = await backend.start()
+    rec = Records()
+    files = None
+    if client_kw is not None:
+        files = pki.leaf("client", ca=client_ca, **client_kw)  # type: ignore[arg-type]
+    async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", allow, rec) as amb:
+        assert amb.bound is not None and amb.bound.port
+        out: bytes | BaseException
+        try:
+            out = await request(amb.bound.port, b"ping" * 100, pki.client_ctx(files), "localhost")
+        except (OSError, ssl.SSLError) as exc:
+            out = exc
+        await settle(amb)
+    backend.close()
+    return out, rec, backend
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_allowed_uri_exact_and_flow_records(pki: Pki) -> None:
+    out, rec, backend = run(_server_case(pki, AllowList.build(uris=(CLIENT_ID,)), {"spiffe": CLIENT_ID}))
+    payload = b"LEN 400\n" + b"ping" * 100
+    assert out == answer(b"ping" * 100)
+    assert backend.connections == 1
+    docs = rec.all()
+    assert [d["event"]["type"][1] for d in docs] == ["start", "end"]
+    start, end = docs
+    assert start["event"]["id"] == end["event"]["id"]
+    assert end["event"]["outcome"] == "success" and end["mamori"]["ambassador"]["result"] == "allowed"
+    assert end["mamori"]["ambassador"]["peer_spiffe_id"] == CLIENT_ID
+    assert CLIENT_ID in end["tls"]["client"]["x509"]["alternative_names"]
+    assert end["tls"]["version"] in ("1.2", "1.3") and end["tls"]["established"] is True
+    assert end["source"]["bytes"] == len(payload)
+    assert end["destination"]["bytes"] == len(answer(b"ping" * 100))
+    assert end["network"]["bytes"] == end["source"]["bytes"] + end["destination"]["bytes"]
+    assert end["event"]["duration"] > 0 and end["event"]["end"] >= end["event"]["start"]
+    assert end["source"]["ip"] == "127.0.0.1" and end["destination"]["port"] > 0
+    assert "matches" in end["event"]["reason"]
+
+
+def test_uri_prefix_allows_and_other_namespace_is_denied(pki: Pki) -> None:
+    allow = AllowList.build(uris=(f"spiffe://{TD}/ns/app/*",))
+    out, _, _ = run(_server_case(pki, allow, {"spiffe": CLIENT_ID}))
+    assert out == answer(b"ping" * 100)
+    out, rec, backend = run(_server_case(pki, allow, {"spiffe": f"spiffe://{TD}/ns/other/sa/client"}))
+    assert not isinstance(out, bytes) or out == b""
+    assert backend.connections == 0  # a denied peer never reaches the application
+    (denied,) = rec.all()
+    assert denied["event"]["type"] == ["connection", "denied"] and denied["event"]["outcome"] == "failure"
+    assert denied["mamori"]["ambassador"]["result"] == "denied"
+    assert "ns/other/sa/client" in denied["event"]["reason"] and "not on the allow-list" in denied["event"]["reason"]
+    assert denied["source"]["bytes"] == 0
+
+
+def test_dns_and_subject_allow_lists(pki: Pki) -> None:
+    out, _, _ = run(_server_case(pki, AllowList.build(dns=("*.shop.internal",)), {"dns": ("api.shop.internal",)}))
+    assert out == answer(b"ping" * 100)
+    out, rec, _ = run(_server_case(pki, AllowList.build(dns=("*.shop.internal",)), {"dns": ("api.evil.internal",)}))
+    assert not isinstance(out, bytes) or out == b""
+    assert rec.ends()[0]["mamori"]["ambassador"]["result"] == "denied"
+    out, _, _ = run(_server_case(pki, AllowList.build(subjects=("CN=billing",)), {"cn": "billing"}))
+    assert out == answer(b"ping" * 100)
+    out, rec, _ = run(_server_case(pki, AllowList.build(subjects=("CN=billing",)), {"cn": "billing2"}))
+    assert not isinstance(out, bytes) or out == b""
+    assert "CN=billing2" in rec.ends()[0]["event"]["reason"]
+
+
+def test_expired_wrong_ca_and_missing_certificates_are_denied(pki: Pki, tmp_path: Path) -> None:
+    allow = AllowList.build(allow_all=True)
+    from mamori.ambassador import svid
+
+    cases = {"expired": ({"spiffe": CLIENT_ID, **expired_kw()}, None, "expired"),
+             "wrong CA": ({"spiffe": CLIENT_ID}, svid.new_ca(TD), "issuer"),
+             "no cert": (None, None, "certificate")}
+    for name, (kw, ca, why) in cases.items():
+        out, rec, backend = run(_server_case(pki, allow, kw, ca))
+        assert not isinstance(out, bytes) or out == b"", name
+        assert backend.connections == 0, name
+        (doc,) = rec.all()
+        assert doc["mamori"]["ambassador"]["result"] == "denied", (name, doc)
+        assert why in doc["event"]["reason"].lower(), (name, doc["event"]["reason"])
+        assert doc["tls"]["established"] is False
+
+
+def test_client_mode_checks_the_server_identity(pki: Pki) -> None:
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec_s, rec_c = Records(), Records()
+        client_files = pki.leaf("client", spiffe=CLIENT_ID)
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec_s) as srv:
+            target = f"127.0.0.1:{srv.bound.port}"  # type: ignore[union-attr]
+            good = AllowList.build(uris=(f"spiffe://{TD}/ns/web/sa/server",))
+            async with ambassador("client", client_files, target, good, rec_c) as cli:
+                assert await request(cli.bound.port, b"x" * 1000) == answer(b"x" * 1000)  # type: ignore[union-attr]
+                await settle(cli)
+            assert rec_c.ends()[-1]["tls"]["server"]["x509"]["alternative_names"][0].endswith("/sa/server")
+            bad = AllowList.build(uris=(f"spiffe://{TD}/ns/db/*",))
+            async with ambassador("client", client_files, target, bad, rec_c) as cli:
+                assert await request(cli.bound.port, b"x" * 10) == b""  # type: ignore[union-attr]
+                await settle(cli)
+            denied = rec_c.ends()[-1]
+            assert denied["mamori"]["ambassador"]["result"] == "denied"
+            assert "ns/web/sa/server" in denied["event"]["reason"]
+            # no allow-list: the host name is checked, and 127.0.0.1 is not in the server's SANs
+            async with ambassador("client", client_files, target, AllowList(), rec_c) as cli:
+                assert await request(cli.bound.port, b"x" * 10) == b""  # type: ignore[union-attr]
+                await settle(cli)
+            assert rec_c.ends()[-1]["mamori"]["ambassador"]["result"] == "denied"
+            assert "127.0.0.1" in rec_c.ends()[-1]["event"]["reason"]
+            async with ambassador("client", client_files, target, AllowList(), rec_c, server_name="localhost") as cli:
+                assert await request(cli.bound.port, b"y" * 10) == answer(b"y" * 10)  # type: ignore[union-attr]
+        backend.close()
+
+    run(go())
+
+
+def _pair(pki: Pki, fn):  # type: ignore[no-untyped-def]
+    """Run ``fn(client_port, server_amb, client_amb, backend)`` with app -> client amb -> server amb -> backend."""
+    async def go():  # type: ignore[no-untyped-def]
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec, reload_interval=0.1) as srv, \
+                ambassador("client", pki.leaf("client", spiffe=CLIENT_ID), f"127.0.0.1:{srv.bound.port}",
+                           AllowList.build(uris=(f"spiffe://{TD}/ns/web/*",)), rec) as cli:
+            result = await fn(cli.bound.port, srv, cli, backend)
+            await settle(cli)
+            await settle(srv)
+        backend.close()
+        return result, rec
+
+    return run(go())
+
+
+def test_large_transfer_through_both_modes(pki: Pki) -> None:
+    payload = os.urandom(50 * 1024 * 1024)
+
+    async def fn(port, srv, cli, backend):  # type: ignore[no-untyped-def]
+        return await request(port, payload, timeout=120)
+
+    out, rec = _pair(pki, fn)
+    assert out == answer(payload)
+    ends = rec.ends()
+    assert len(ends) == 2 and {e["service"]["type"] for e in ends} == {"server", "client"}
+    for e in ends:
+        assert e["source"]["bytes"] == len(payload), e["service"]["type"]
+        assert e["mamori"]["ambassador"]["result"] == "allowed"
+
+
+def test_half_close_both_directions(pki: Pki) -> None:
+    """The backend greets and half-closes first; the app reads to EOF and only then sends its data."""
+    async def go() -> None:
+        got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        async def greeter(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(b"hello, send me data")
+            await w.drain()
+            w.write_eof()
+            got.set_result(await r.read())
+            w.close()
+
+        app = await asyncio.start_server(greeter, "127.0.0.1", 0)
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{app.sockets[0].getsockname()[1]}",
+                              AllowList.build(uris=(CLIENT_ID,)), rec) as srv, \
+                ambassador("client", pki.leaf("client", spiffe=CLIENT_ID), f"127.0.0.1:{srv.bound.port}",  # type: ignore[union-attr]
+                           AllowList.build(uris=(f"spiffe://{TD}/ns/web/*",)), rec) as cli:
+            r, w = await asyncio.open_connection("127.0.0.1", cli.bound.port)  # type: ignore[union-attr]
+            assert await asyncio.wait_for(r.read(), 10) == b"hello, send me data"  # EOF arrived, socket still open
+            w.write(b"late data" * 1000)
+            await w.drain()
+            w.write_eof()
+            assert await asyncio.wait_for(got, 10) == b"late data" * 1000
+            w.close()
+            await settle(cli)
+            await settle(srv)
+        app.close()
+        assert all(e["mamori"]["ambassador"]["result"] == "allowed" for e in rec.ends())
+
+    run(go())
+
+
+def test_tls_half_close_from_a_direct_client(pki: Pki) -> None:
+    """close_notify from the TLS client becomes a FIN to the app, and the answer still comes back."""
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec) as srv:
+            ctx = pki.client_ctx(pki.leaf("client", spiffe=CLIENT_ID))
+            payload = os.urandom(3 * 1024 * 1024 + 17)
+            assert await tls_halfclose_request(srv.bound.port, payload, ctx) == answer(payload)  # type: ignore[union-attr]
+        backend.close()
+
+    run(go())
+
+
+def test_rotation_while_streaming(pki: Pki) -> None:
+    """New files are picked up for new handshakes; a stream started before the rotation survives it."""
+    async def fn(port, srv, cli, backend):  # type: ignore[no-untyped-def]
+        old_serial = srv.store.current.generation
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        h = hashlib.sha256()
+        sent = 0
+        for i in range(40):
+            chunk = os.urandom(64 * 1024)
+            w.write(chunk)
+            await w.drain()
+            h.update(chunk)
+            sent += len(chunk)
+            if i == 10:
+                server_leaf(pki)  # rewrite server.crt/server.key: a new key and certificate
+                os.utime(pki.root / "server.crt")
+            await asyncio.sleep(0.02)
+        assert srv.store.current.generation > old_serial, "the server did not reload"
+        # a new connection handshakes with the new certificate while the old stream is still open
+        new_out = await request(port, b"n" * 10)
+        assert new_out == answer(b"n" * 10)
+        w.write_eof()
+        out = await asyncio.wait_for(r.read(), 30)
+        w.close()
+        return out, f"{h.hexdigest()} {sent}".encode(), srv.store.current.subject
+
+    (out, expected, _), rec = _pair(pki, fn)
+    assert out == expected
+    server_side = [e for e in rec.ends() if e["service"]["type"] == "client"]
+    fingerprints = {e["tls"]["server"]["hash"]["sha256"] for e in server_side}
+    assert len(fingerprints) == 2, "the second connection should see the rotated server certificate"
+
+
+def test_idle_timeout_and_max_connections(pki: Pki) -> None:
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec, idle_timeout=0.4, max_connections=1) as srv:
+            ctx = pki.client_ctx(pki.leaf("client", spiffe=CLIENT_ID))
+            r, w = await asyncio.open_connection("127.0.0.1", srv.bound.port, ssl=ctx,  # type: ignore[union-attr]
+                                                 server_hostname="localhost")
+            w.write(b"LEN 100\n")
+            await w.drain()
+            await asyncio.sleep(0.1)
+            with pytest.raises((OSError, ssl.SSLError, asyncio.IncompleteReadError)):
+                r2, w2 = await asyncio.open_connection("127.0.0.1", srv.bound.port, ssl=ctx,  # type: ignore[union-attr]
+                                                       server_hostname="localhost")
+                w2.write(b"LEN 1\nx")
+                if not await r2.read():
+                    raise ConnectionResetError("closed")
+            assert await asyncio.wait_for(r.read(), 5) == b""  # cut after 0.4 s without traffic
+            w.close()
+            await settle(srv)
+        backend.close()
+        reasons = [e["event"].get("reason", "") for e in rec.ends()]
+        assert any("max connections" in x for x in reasons), reasons
+        assert any(x == "idle timeout" for x in reasons), reasons
+
+    run(go())
