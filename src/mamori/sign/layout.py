@@ -51,7 +51,8 @@ def parse_manifest(data: bytes) -> list[Layer]:
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict) or layer.get("mediaType") != LAYER_TYPE:
             continue
-        ann = layer.get("annotations") or {}
+        ann = layer.get("annotations")
+        ann = {} if ann is None else ann
         digest, size = layer.get("digest"), layer.get("size")
         if not isinstance(ann, dict) or not isinstance(digest, str) or not isinstance(size, int) or size < 0:
             raise SignError(f"signature layer {i} is malformed")
