@@ -119,3 +119,14 @@ def test_bad_input_fails_closed_without_traceback(tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.stdout == ""
     res = run("generate", str(tmp_path / "missing"))
     assert res.exit_code == 2
+
+
+def test_compose_override_given_with_its_file_is_checked_as_merged(tmp_path: Path) -> None:
+    res = run("generate", COMPOSE, "-o", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    override = str(tmp_path / "docker-compose.mamori.yaml")
+    got = problems(COMPOSE, override)
+    # tenants are separated now; what generation cannot fix (a port published without declared sources) stays
+    assert [(p["code"], p["subject"].split(" (")[0]) for p in got] == [("exposed", "service stray")]
+    res = run("check", override)
+    assert res.exit_code == 2 and "without its Compose file" in res.stderr

@@ -207,3 +207,19 @@ def test_compose_override_puts_each_tenant_on_its_own_internal_network() -> None
         for n in s["networks"]:
             members.setdefault(n, set()).add(tenant[svc])
     assert {n for n, t in members.items() if len(t) > 1} == {"mamori-edge-api-pay-api"}
+
+
+def test_policy_names_stay_unique_when_labels_slug_alike(tmp_path: Path) -> None:
+    def dep(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "n"},
+                "spec": {"template": {"metadata": {"labels": labels},
+                                      "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump_all([dep("x", {"tenant": "a-b"}),
+                                                         dep("y", {"tenant": "a", "app": "b"})]))
+    gen = generate(load_inventory([str(tmp_path)]))
+    names = [p["metadata"]["name"] for p in gen.policies]
+    assert len(names) == len(set(names)) == 4
+    pols = [parse_policy(p) for p in gen.policies]
+    x, y = Pod("x", "n", {"tenant": "a-b"}), Pod("y", "n", {"tenant": "a", "app": "b"})
+    assert not can_connect(pols, x, y) and not can_connect(pols, y, x)

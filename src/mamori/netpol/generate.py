@@ -141,6 +141,19 @@ def generate_k8s(inv: Inventory, edges: list[Edge], tenant_label: str, app_label
             types = (["Ingress"] if ing else []) + (["Egress"] if egr else [])
             out.policies.append(_policy(slug(f"mamori-edges-{w.kind}-{w.name}"), ns,
                                         workload_selector(w, tenant_label), types, ing or None, egr or None))
+    _unique_names(out.policies)
+
+
+def _unique_names(policies: list[dict[str, Any]]) -> None:
+    """Distinct labels can slug to one name (tenant ``a-b`` vs tenant ``a`` app ``b``): suffix a hash."""
+    seen: set[tuple[str, str]] = set()
+    for p in policies:
+        md = p["metadata"]
+        key = (md["namespace"], md["name"])
+        if key in seen:
+            digest = hashlib.sha256(json.dumps(p["spec"], sort_keys=True).encode()).hexdigest()[:8]
+            md["name"] = f"{md['name'][:54]}-{digest}"
+        seen.add((md["namespace"], md["name"]))
 
 
 def _q(text: str) -> str:
