@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import Protocol
+from typing import Protocol, cast
 
 CHUNK = 64 * 1024
 
@@ -80,8 +80,8 @@ class TlsConn(asyncio.Protocol):
 
     # -- protocol callbacks --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        transport = self.transport
         transport.set_write_buffer_limits(high=self.max_buffer)
         if not self.connected.done():
             self.connected.set_result(None)
