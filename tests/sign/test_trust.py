@@ -113,3 +113,21 @@ def test_config_mapping(tmp_path: Path) -> None:
                 {"keys": [str(pub)], "min-signatures": 0}):
         with pytest.raises(SignError):
             policy_from_mapping(bad)
+
+
+def test_all_of_needs_every_provider() -> None:
+    from mamori.policy.trust import ApprovedDigests
+    from mamori.sign.trust import AllOf
+
+    digest = "sha256:" + "ab" * 32
+
+    def signed(ref: str, policy: TrustPolicy, options: RegistryOptions) -> VerifyReport:
+        return VerifyReport(ref, digest, True, "1 distinct signer(s) verified: build")
+
+    both = AllOf((SignatureTrust(POLICY, OPTS, verify=signed), ApprovedDigests(frozenset({digest}))))
+    ok = both.check(parse_image_ref(f"r.test/app@{digest}"))
+    assert ok.trusted and "build" in ok.reason and "approved" in ok.reason
+    other = "sha256:" + "cd" * 32
+    res = both.check(parse_image_ref(f"r.test/app@{other}"))
+    assert not res.trusted and "not among the approved" in res.reason
+    assert not AllOf(()).check(parse_image_ref("r.test/app:1")).trusted

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from mamori.image.registry import RegistryOptions
 from mamori.model import ImageRef
-from mamori.policy.trust import TrustResult
+from mamori.policy.trust import ImageTrust, TrustResult
 from mamori.sign.verifier import TrustPolicy, VerifyReport, verify_image
 
 MAX_ENTRIES = 10_000
@@ -95,3 +95,21 @@ def from_config(doc: dict[str, object], options: RegistryOptions | None = None) 
 
     policy, ttl = policy_from_mapping(doc)
     return SignatureTrust(policy, options, ttl=ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Trusted only when every provider trusts the image ("signed by X and approved"); reasons joined."""
+
+    providers: tuple[ImageTrust, ...]
+
+    def check(self, ref: ImageRef) -> TrustResult:
+        if not self.providers:
+            return TrustResult(False, "no image-trust provider configured")
+        reasons = []
+        for p in self.providers:
+            res = p.check(ref)
+            if not res.trusted:
+                return res
+            reasons.append(res.reason)
+        return TrustResult(True, "; ".join(reasons))
