@@ -34,6 +34,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from loadgen import Conn  # noqa: E402  (a sibling script)
 from tests.server.reviews import HARDENED_POD, insecure_pod, review, workload  # noqa: E402
 from tests.server.tlsutil import localhost_tls  # noqa: E402
 
@@ -76,43 +78,6 @@ def _start(tmp: Path, tls: dict[str, str]) -> tuple[subprocess.Popen[bytes], str
     raise SystemExit(f"mamori serve did not start: {(tmp / 'serve.log').read_text()}")
 
 
-class _Conn:
-    """One keep-alive HTTPS connection speaking just enough HTTP/1.1: a light load generator
-    keeps the machine's CPU for the server being measured (httpx costs ~3 ms per request here)."""
-
-    def __init__(self, host: str, port: int, ctx: ssl.SSLContext) -> None:
-        self.host, self.port, self.ctx = host, port, ctx
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, ssl=self.ctx,
-                                                                 server_hostname="localhost")
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None or self.reader is None:
-            await self.open()
-        assert self.reader is not None and self.writer is not None
-        head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        self.writer.write(head + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length)
-        return int(status_line.split()[1]), payload
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 async def _load(url: str, ca: str, rate: float, clients: int, duration: float,
                 payloads: list[bytes]) -> tuple[list[float], int, int]:
     ctx = ssl.create_default_context(cafile=ca)
@@ -121,7 +86,7 @@ async def _load(url: str, ca: str, rate: float, clients: int, duration: float,
     errors = 0
     denied = 0
     interval = clients / rate  # each client's share of the schedule
-    conns = [_Conn(host, int(port), ctx) for _ in range(clients)]
+    conns = [Conn(host, int(port), ctx) for _ in range(clients)]
     await asyncio.gather(*(c.open() for c in conns))  # connect before the clock starts
     t0 = time.perf_counter() + 0.2
 
@@ -146,7 +111,6 @@ async def _load(url: str, ca: str, rate: float, clients: int, duration: float,
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
                 ok = False
                 conn.close()
-                conn.writer = None
             latencies.append(time.perf_counter() - due)
             if not ok:
                 errors += 1
