@@ -130,3 +130,77 @@ def inspect(ref: str, as_json: bool, **src: Any) -> None:
         click.echo(f"  refused:  {view.refused} layer member(s) refused as unsafe")
     for note in inv.notes[:50]:
         click.echo(f"  note: {note}")
+
+
+@image.command("scan")
+@click.argument("ref")
+@click.option("-f", "--format", "fmt", type=click.Choice(("text", "json", "sarif", "junit")), default="text",
+              show_default=True, help="Report format (as `mamori scan`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"], case_sensitive=False),
+              help="Exit 1 when a finding at or above this severity remains.")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="Policy file (default: .mamori.yaml or mamori.yaml in the current directory).")
+@click.option("--no-config", is_flag=True, help="Ignore any policy file in the current directory.")
+@click.option("--show-dockerfile", is_flag=True,
+              help="Print the Dockerfile reconstructed from the image config (what config findings point at).")
+@source_options
+def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, config: str | None, no_config: bool,
+               show_dockerfile: bool, **src: Any) -> None:
+    """Judge REF: its config by the Dockerfile rules, its layers by the image-content rules (MAM-IMGFS-*).
+
+    Exit codes as `mamori scan`: 0 nothing at or above --fail-on, 1 findings, 2 unreadable image or policy.
+    """
+    from dataclasses import replace
+    from datetime import date
+
+    from mamori.cli.main import EXIT_FINDINGS, EXIT_OK, _write
+    from mamori.image import ImageError, RegistryOptions, parse_platform
+    from mamori.image.auth import Credentials
+    from mamori.image.contents import load_with_contents
+    from mamori.image.model import config_scan, reconstruct
+    from mamori.model import Severity
+    from mamori.policy.config import ConfigError, Policy, find_config, load_policy
+    from mamori.policy.engine import active_rules, decide
+    from mamori.report import render
+
+    path = config or (None if no_config else find_config("."))
+    try:
+        policy = load_policy(path) if path else Policy()
+    except ConfigError as exc:
+        click.echo(f"mamori: policy error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    if fail_on:
+        policy = replace(policy, fail_on=Severity.parse(fail_on))
+    import os
+
+    creds = None
+    if src["password_stdin"] and not src["username"]:
+        click.echo("mamori: --password-stdin needs --username", err=True)
+        sys.exit(EXIT_ERROR)
+    if src["username"]:
+        password = sys.stdin.readline().rstrip("\r\n") if src["password_stdin"] else \
+            os.environ.get("MAMORI_REGISTRY_PASSWORD", "")
+        creds = Credentials(src["username"], password)
+    try:
+        plat = parse_platform(src["platform"]) if src["platform"] else None
+        loaded, contents = load_with_contents(
+            ref, plat, registry=RegistryOptions(ca_file=src["ca_file"], insecure=src["insecure"], credentials=creds),
+            docker_host=src["docker_host"])
+    except ImageError as exc:
+        click.echo(f"mamori: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    if show_dockerfile:
+        click.echo(reconstruct(loaded.image.config.raw, display=True), err=True)
+    scan_set = config_scan(loaded.image.config.raw, loaded.image.name)
+    scan_set.resources.append(contents)  # type: ignore[arg-type]  # ScanSet.resources does not list ImageContents yet
+    if loaded.view.refused:
+        click.echo(f"mamori: {loaded.view.refused} layer member(s) refused as unsafe "
+                   f"(first: {loaded.view.refusals[0].path}: {loaded.view.refusals[0].reason})", err=True)
+    decision = decide(scan_set, policy, today=date.today())
+    _write(render(fmt, decision, active_rules(policy), color=False), output)
+    for err in decision.errors:
+        click.echo(f"mamori: error: {err}", err=True)
+    if decision.errors:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if decision.blocking else EXIT_OK)

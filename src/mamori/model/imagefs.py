@@ -7,12 +7,63 @@ redacted secret fingerprints - never a file's bytes or a secret's value.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import dataclass
 
 from mamori.model.core import Loc
 from mamori.model.resources import Meta
 
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
+
+# --- what paths are (shared by the collector and the rules) ----------------------------------
+BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/local/go/bin")
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"})
+PACKAGE_MANAGERS = frozenset({"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "tdnf",
+                              "pip", "pip3", "npm", "yarn", "gem"})
+_COMPILER = re.compile(r"(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|tcc|rustc|cargo|javac|go|make)(?:-\d+(?:\.\d+)*)?")
+_DEBUGGER = re.compile(r"(?:gdb|strace|ltrace|lldb|valgrind)(?:-\d+(?:\.\d+)*)?")
+CREDENTIAL_SUFFIXES = (
+    "/.aws/credentials", "/.docker/config.json", "/.git-credentials", "/.npmrc", "/.pypirc", "/.netrc", "/.pgpass",
+    "/.ssh/id_rsa", "/.ssh/id_dsa", "/.ssh/id_ecdsa", "/.ssh/id_ed25519", "/.kube/config",
+)
+CREDENTIAL_NAMES = frozenset({"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".env", ".git-credentials", ".netrc",
+                              ".pgpass"})
+CACHE_DIRS = (
+    ("/var/cache/apt/archives", "apt package archives"),
+    ("/var/lib/apt/lists", "apt package lists"),
+    ("/var/cache/apk", "apk cache"),
+    ("/var/cache/yum", "yum cache"),
+    ("/var/cache/dnf", "dnf cache"),
+    ("/root/.cache/pip", "pip cache"),
+    ("/root/.npm/_cacache", "npm cache"),
+    ("/usr/local/share/.cache/yarn", "yarn cache"),
+)
+CACHE_IGNORED = frozenset({"lock", "partial", ".placeholder"})
+
+
+def credential_file(path: str) -> bool:
+    base = posixpath.basename(path)
+    return (path.endswith(CREDENTIAL_SUFFIXES) or base in CREDENTIAL_NAMES
+            or (base.startswith(".env.") and base not in (".env.example", ".env.sample", ".env.template")))
+
+
+def build_tool(base: str) -> bool:
+    """A compiler, build tool or debugger by its file name."""
+    return bool(_COMPILER.fullmatch(base) or _DEBUGGER.fullmatch(base))
+
+
+def interesting_tool(path: str) -> bool:
+    """An executable in a bin directory that some image-content rule names."""
+    base = posixpath.basename(path)
+    return posixpath.dirname(path) in BIN_DIRS and (base in SHELLS or base in PACKAGE_MANAGERS or build_tool(base))
+
+
+def cache_root(path: str) -> str | None:
+    for root, _ in CACHE_DIRS:
+        if path.startswith(root + "/"):
+            return root
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,39 +16,27 @@ is flagged. Compilers and debuggers are flagged in any image whose command is no
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterator
 
 from mamori.model import Severity
-from mamori.model.imagefs import DIR, FILE, ImageContents, ImageFile
+from mamori.model.imagefs import (
+    BIN_DIRS,
+    CACHE_DIRS,
+    CACHE_IGNORED,
+    DIR,
+    FILE,
+    PACKAGE_MANAGERS,
+    SHELLS,
+    ImageContents,
+    ImageFile,
+    build_tool,
+    credential_file,
+)
 from mamori.rules.registry import Context, Hit, Scope, hit, rule
 
 MINIMAL = ["CSA-3.1.6.3", "CSA-3.1.8.3"]
 SECRETS = ["CSA-3.1.10.1"]
 PRIV = "CSA-3.1.2.3"
-BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/local/go/bin")
-SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"})
-PACKAGE_MANAGERS = frozenset({"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "tdnf",
-                              "pip", "pip3", "npm", "yarn", "gem"})
-_COMPILER = re.compile(r"(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|tcc|rustc|cargo|javac|go|make)(?:-\d+(?:\.\d+)*)?")
-_DEBUGGER = re.compile(r"(?:gdb|strace|ltrace|lldb|valgrind)(?:-\d+(?:\.\d+)*)?")
-CREDENTIAL_SUFFIXES = (
-    "/.aws/credentials", "/.docker/config.json", "/.git-credentials", "/.npmrc", "/.pypirc", "/.netrc", "/.pgpass",
-    "/.ssh/id_rsa", "/.ssh/id_dsa", "/.ssh/id_ecdsa", "/.ssh/id_ed25519", "/.kube/config",
-)
-CREDENTIAL_NAMES = frozenset({"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".env", ".git-credentials", ".netrc",
-                              ".pgpass"})
-CACHE_DIRS = (
-    ("/var/cache/apt/archives", "apt package archives"),
-    ("/var/lib/apt/lists", "apt package lists"),
-    ("/var/cache/apk", "apk cache"),
-    ("/var/cache/yum", "yum cache"),
-    ("/var/cache/dnf", "dnf cache"),
-    ("/root/.cache/pip", "pip cache"),
-    ("/root/.npm/_cacache", "npm cache"),
-    ("/usr/local/share/.cache/yarn", "yarn cache"),
-)
-_CACHE_IGNORED = frozenset({"lock", "partial", ".placeholder"})
 MAX_NAMED = 5
 BIG_IMAGE = 1 << 30
 MANY_LAYERS = 40
@@ -114,8 +102,7 @@ def build_tools_present(ctx: Context, img: ImageContents) -> Iterator[Hit]:
     processes; images whose command is a shell (toolchain images) are not judged."""
     if interactive(img):
         return
-    found = [f for f in img.files if _in_bin(f) and (_COMPILER.fullmatch(posixpath.basename(f.path))
-                                                      or _DEBUGGER.fullmatch(posixpath.basename(f.path)))]
+    found = [f for f in img.files if _in_bin(f) and build_tool(posixpath.basename(f.path))]
     if found:
         yield hit(found[0].loc, f"the image {img.name} contains build or debug tools: {_names(found)}")
 
@@ -142,12 +129,6 @@ def world_writable(ctx: Context, img: ImageContents) -> Iterator[Hit]:
     prevents it, which is why /tmp is 1777)."""
     for f in [f for f in img.files if f.kind == DIR and f.mode & 0o002 and not f.mode & 0o1000][:MAX_NAMED * 4]:
         yield hit(f.loc, f"directory {f.path} is world-writable without the sticky bit (mode {f.mode:04o})")
-
-
-def credential_file(path: str) -> bool:
-    base = posixpath.basename(path)
-    return (path.endswith(CREDENTIAL_SUFFIXES) or base in CREDENTIAL_NAMES
-            or (base.startswith(".env.") and base not in (".env.example", ".env.sample", ".env.template")))
 
 
 @rule(id="MAM-IMGFS-006", title="Credential file in the image", severity=Severity.HIGH, controls=SECRETS,
@@ -195,7 +176,7 @@ def package_caches(ctx: Context, img: ImageContents) -> Iterator[Hit]:
     """Caches make the image bigger and keep package indexes and archives nobody runs."""
     for root, what in CACHE_DIRS:
         found = [f for f in img.files if f.kind == FILE and f.path.startswith(root + "/")
-                 and posixpath.basename(f.path) not in _CACHE_IGNORED]
+                 and posixpath.basename(f.path) not in CACHE_IGNORED]
         if found:
             size = sum(f.size for f in found)
             yield hit(found[0].loc, f"{what} left in {root}: {len(found)} file(s), {size} bytes")
