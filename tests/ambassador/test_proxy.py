@@ -54,7 +54,21 @@ async def _server_case(pki: Pki, allow: AllowList, client_kw: dict[str, object] 
     return out, rec, backend
 
 
+_LOOP = {"kind": "asyncio"}
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    """Every case on both event loops: uvloop is what the CLI runs, asyncio what a library user may have."""
+    _LOOP["kind"] = request.param
+    return str(request.param)
+
+
 def run(coro):  # type: ignore[no-untyped-def]
+    if _LOOP["kind"] == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
     return asyncio.run(coro)
 
 
