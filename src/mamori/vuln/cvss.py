@@ -1,0 +1,97 @@
+"""CVSS v3.0/v3.1 base scores computed from the vector with the specification's formula.
+
+Advisories carry vectors, not always scores, and scores copied between databases drift; the
+vector is the fact, so the score is computed here. CVSS v4 scoring needs the MacroVector lookup
+tables of the v4 specification and is not implemented: a v4-only record keeps the source's own rating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
+_AC = {"L": 0.77, "H": 0.44}
+_PR_U = {"N": 0.85, "L": 0.62, "H": 0.27}
+_PR_C = {"N": 0.85, "L": 0.68, "H": 0.5}
+_UI = {"N": 0.85, "R": 0.62}
+_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
+_BASE = ("AV", "AC", "PR", "UI", "S", "C", "I", "A")
+
+
+class CvssError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Cvss:
+    version: str
+    vector: str
+    score: float
+
+    @property
+    def rating(self) -> str:
+        return rating(self.score)
+
+
+def rating(score: float) -> str:
+    if score == 0:
+        return "none"
+    if score < 4.0:
+        return "low"
+    if score < 7.0:
+        return "medium"
+    if score < 9.0:
+        return "high"
+    return "critical"
+
+
+def _roundup_31(x: float) -> float:
+    """CVSS 3.1 Appendix A: round up to one decimal, robust to floating-point noise."""
+    i = round(x * 100000)
+    if i % 10000 == 0:
+        return i / 100000.0
+    return (math.floor(i / 10000) + 1) / 10.0
+
+
+def _roundup_30(x: float) -> float:
+    return math.ceil(x * 10) / 10
+
+
+def parse_v3(vector: str) -> tuple[str, dict[str, str]]:
+    if not isinstance(vector, str) or len(vector) > 200:
+        raise CvssError("not a CVSS vector")
+    parts = vector.strip().split("/")
+    if parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
+        raise CvssError(f"not a CVSS v3 vector: {vector[:60]!r}")
+    metrics: dict[str, str] = {}
+    for p in parts[1:]:
+        k, sep, v = p.partition(":")
+        if not sep or k in metrics:
+            raise CvssError(f"malformed CVSS metric {p!r}")
+        metrics[k] = v
+    for k in _BASE:
+        if k not in metrics:
+            raise CvssError(f"CVSS vector lacks {k}")
+    return parts[0][5:], metrics
+
+
+def score_v3(vector: str) -> Cvss:
+    """The base score of a CVSS v3.x vector (temporal and environmental metrics are not applied)."""
+    version, m = parse_v3(vector)
+    try:
+        changed = {"U": False, "C": True}[m["S"]]
+        iss = 1 - (1 - _CIA[m["C"]]) * (1 - _CIA[m["I"]]) * (1 - _CIA[m["A"]])
+        pr = (_PR_C if changed else _PR_U)[m["PR"]]
+        expl = 8.22 * _AV[m["AV"]] * _AC[m["AC"]] * pr * _UI[m["UI"]]
+    except KeyError as e:
+        raise CvssError(f"bad CVSS metric value {e}") from None
+    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
+    roundup = _roundup_31 if version == "3.1" else _roundup_30
+    if impact <= 0:
+        base = 0.0
+    elif changed:
+        base = roundup(min(1.08 * (impact + expl), 10))
+    else:
+        base = roundup(min(impact + expl, 10))
+    return Cvss(version, vector.strip(), base)
