@@ -248,6 +248,9 @@ def _register() -> None:
     from mamori.cli.ambassador import ambassador
 
     cli.add_command(ambassador)
+    from mamori.cli.vuln import vuln
+
+    cli.add_command(vuln)
 
 
 _register()
