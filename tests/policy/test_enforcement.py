@@ -122,3 +122,15 @@ def test_trust_approved_images(tmp_path: Path) -> None:
     assert "MAM-IMG-005" not in {f.rule_id for f in judge(load_text("p.yaml", pinned), pol).decision.findings}
     other = pinned.replace(digest, "sha256:" + "3" * 64)
     assert "MAM-IMG-005" in {f.rule_id for f in judge(load_text("p.yaml", other), pol).denied}
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("trust:\n  signatures:\n    keys: [missing.pub]\n", ":2: "),
+    ("trust:\n  signatures:\n    key: [a.pub]\n", "unknown key"),
+    ("trust:\n  signatures: [a.pub]\n", ":2: expected a mapping"),
+    ("trust:\n  registry: {insecure: maybe}\n  signatures: {keys: []}\n", "expected true or false"),
+])
+def test_signature_trust_errors_name_the_line(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        _policy(tmp_path, text)
+    assert needle in str(exc.value)

@@ -17,7 +17,7 @@ from typing import Any
 from mamori.model import Severity
 from mamori.policy.enforcement import DockerEnforcement, Enforcement, Mode, Mutations
 from mamori.policy.settings import Settings
-from mamori.policy.trust import ApprovedDigests
+from mamori.policy.trust import ApprovedDigests, ImageTrust
 from mamori.sources.yamldoc import Doc, load_docs
 
 CONFIG_NAMES = (".mamori.yaml", ".mamori.yml", "mamori.yaml", "mamori.yml")
@@ -62,6 +62,7 @@ class Policy:
     source: str | None = None  # the file it was read from
     enforcement: Enforcement = field(default_factory=Enforcement)
     approved_digests: ApprovedDigests | None = None  # the built-in image-trust provider
+    image_trust: ImageTrust | None = None  # signatures (and approvals) from `trust:`, when configured
 
     def enabled(self, rule_id: str, default: bool) -> bool:
         if any(fnmatch.fnmatchcase(rule_id, p) for p in self.disable):
@@ -197,18 +198,56 @@ def _enforcement(doc: Doc, value: Any) -> Enforcement:
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def _trust(doc: Doc, value: Any) -> ApprovedDigests | None:
-    top = _keys(doc, "/trust", value, {"approved-images"})
-    if "approved-images" not in top:
-        return None
-    digests = set()
-    for i, ref in enumerate(_strs(doc, "/trust/approved-images", top["approved-images"])):
-        digest = ref.rsplit("@", 1)[-1].lower()
-        if not _DIGEST.fullmatch(digest):
-            raise ConfigError(f"{doc.file}:{doc.line_of(f'/trust/approved-images/{i}')}: {ref!r} is not pinned by "
-                              "a sha256 digest (NAME@sha256:<64 hex> or sha256:<64 hex>)")
-        digests.add(digest)
-    return ApprovedDigests(frozenset(digests))
+def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | None]:
+    """``trust.approved-images`` (digests) and ``trust.signatures`` (cosign-format signatures).
+
+    With both, an image must be signed *and* approved. Paths in ``signatures`` are relative
+    to the policy file.
+    """
+    top = _keys(doc, "/trust", value, {"approved-images", "signatures", "registry"})
+    approved = None
+    if "approved-images" in top:
+        digests = set()
+        for i, ref in enumerate(_strs(doc, "/trust/approved-images", top["approved-images"])):
+            digest = ref.rsplit("@", 1)[-1].lower()
+            if not _DIGEST.fullmatch(digest):
+                raise ConfigError(f"{doc.file}:{doc.line_of(f'/trust/approved-images/{i}')}: {ref!r} is not pinned "
+                                  "by a sha256 digest (NAME@sha256:<64 hex> or sha256:<64 hex>)")
+            digests.add(digest)
+        approved = ApprovedDigests(frozenset(digests))
+    signed: ImageTrust | None = None
+    sig = top.get("signatures")
+    if sig is not None:
+        if not isinstance(sig, dict):
+            raise ConfigError(f"{doc.file}:{doc.line_of('/trust/signatures')}: expected a mapping")
+        from mamori.sign.errors import SignError
+        from mamori.sign.trust import from_config
+
+        base = os.path.dirname(os.path.abspath(doc.file))
+
+        def rel(p: Any) -> Any:
+            return os.path.join(base, p) if isinstance(p, str) and not os.path.isabs(p) else p
+
+        mapping = dict(sig)
+        for key in ("keys", "roots", "intermediates", "crls"):
+            if isinstance(mapping.get(key), list):
+                mapping[key] = [rel(p) for p in mapping[key]]
+        if "pki" in mapping:
+            mapping["pki"] = rel(mapping["pki"])
+        from mamori.image.registry import RegistryOptions
+
+        reg = _keys(doc, "/trust/registry", top.get("registry"), {"ca-file", "insecure"})
+        options = RegistryOptions(ca_file=rel(reg["ca-file"]) if reg.get("ca-file") else None,
+                                  insecure=_bool(doc, "/trust/registry/insecure", reg.get("insecure"), False))
+        try:
+            signed = from_config(mapping, options)
+        except SignError as exc:
+            raise ConfigError(f"{doc.file}:{doc.line_of('/trust/signatures')}: {exc}") from None
+    if signed is not None and approved is not None:
+        from mamori.sign.trust import AllOf
+
+        return approved, AllOf((signed, approved))
+    return approved, signed
 
 
 def load_policy(path: str) -> Policy:
@@ -245,6 +284,7 @@ def load_policy(path: str) -> Policy:
             raise ConfigError(f"{doc.file}:{doc.line_of(ptr)}: a waiver needs a `reason`")
         waivers.append(Waiver(ids, reason.strip(), _date(doc, f"{ptr}/expires", wd.get("expires")),
                               wd.get("resource"), wd.get("path"), wd.get("container"), doc.line_of(ptr), path))
+    trust = _trust(doc, top.get("trust"))
     base = Settings()
     settings = Settings(
         required_labels=_strs(doc, "/required-labels", top["required-labels"]) if "required-labels" in top
@@ -271,5 +311,6 @@ def load_policy(path: str) -> Policy:
         fail_on=_severity(doc, "/fail-on", top["fail-on"]) if top.get("fail-on") else None,
         source=path,
         enforcement=_enforcement(doc, top.get("enforcement")),
-        approved_digests=_trust(doc, top.get("trust")),
+        approved_digests=trust[0],
+        image_trust=trust[1],
     )

@@ -79,7 +79,7 @@ def _run(rule: Rule, args: tuple[object, ...], errors: list[InputError], where: 
 def evaluate(scan: ScanSet, policy: Policy, rules: Sequence[Rule],
              trust: ImageTrust | None = None) -> tuple[list[Finding], list[InputError]]:
     """Run every rule on every object of its scope; return raw findings."""
-    ctx = Context(policy.settings, scan, ScanIndex.build(scan), trust or policy.approved_digests)
+    ctx = Context(policy.settings, scan, ScanIndex.build(scan), trust or policy.image_trust or policy.approved_digests)
     by_scope: dict[Scope, list[Rule]] = defaultdict(list)
     for r in rules:
         by_scope[r.scope].append(r)
