@@ -79,3 +79,31 @@ def test_unreadable_image_exits_2(images: Images) -> None:
     code, out = _scan(images, "docker:mamori-test/does-not-exist:1")
     assert code == 2
     assert "Traceback" not in out
+
+
+def test_registry_reads_the_same(images: Images) -> None:
+    from tests import components
+    from tests.image import components as comp
+
+    registry = comp.start_registry()
+    try:
+        pushed = f"{registry.host}/scan/dirty:1"
+        images.daemon.docker("tag", images.dirty, pushed)
+        r = images.daemon.docker("push", pushed, check=False, timeout=600)
+        if r.returncode != 0:
+            components.unavailable("registry push", r.stderr[-2000:])
+        _, from_daemon = _scan(images, f"docker:{images.dirty}", "-f", "json")
+        _, from_registry = _scan(images, f"registry:{pushed}", "--insecure", "-f", "json")
+        _assert_no_secret(images, from_registry)
+        names = (f"docker:{images.dirty}", f"registry:{pushed}", pushed)
+
+        def anon(message: str) -> str:
+            for n in names:
+                message = message.replace(n, "IMAGE")
+            return message
+
+        ids = [sorted((f["rule_id"], f["location"]["path"], anon(f["message"])) for f in json.loads(o)["findings"])
+               for o in (from_daemon, from_registry)]
+        assert ids[0] == ids[1]
+    finally:
+        registry.stop()
