@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, select
 
 from mamori.store.vulndb import VULN_AFFECTED, VULN_RECORDS
 from mamori.vuln import versions
@@ -101,7 +101,8 @@ def range_affects(cmp: Callable[[str, str], int], v: str, events: list[dict[str,
             evs.append((k, val))
     if limits and not any(lim == "*" or cmp(v, lim) < 0 for lim in limits):
         return False, None
-    evs.sort(key=_event_key(cmp))
+    if not (len(evs) == 2 and evs[0] == ("introduced", "0")):  # the common shape is already sorted
+        evs.sort(key=_event_key(cmp))
     affected = False
     fix: str | None = None
     for k, val in evs:
@@ -184,19 +185,64 @@ def _severity(sev: list[dict[str, Any]], data: dict[str, Any], dbs: dict[str, An
 
 
 def _candidates(engine: Engine, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
+    """Every affected row for the keys; per ecosystem, ``package IN (...)`` so the index is used."""
     out: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-    ks = sorted(keys)
+    by_eco: dict[str, list[str]] = {}
+    for eco, pkg in keys:
+        by_eco.setdefault(eco, []).append(pkg)
     a, r = VULN_AFFECTED, VULN_RECORDS
     q = select(a.c.ecosystem, a.c.package, a.c.data, r.c.namespace, r.c.id, r.c.aliases, r.c.related, r.c.summary,
-               r.c.severity, r.c.db_specific, r.c.source).join(
-        r, (r.c.namespace == a.c.namespace) & (r.c.id == a.c.record_id))
+               r.c.severity, r.c.db_specific).join(r, (r.c.namespace == a.c.namespace) & (r.c.id == a.c.record_id))
     with engine.connect() as conn:
-        for k in range(0, len(ks), 400):
-            chunk = ks[k:k + 400]
-            for row in conn.execute(q.where(tuple_(a.c.ecosystem, a.c.package).in_(chunk),
-                                            r.c.withdrawn.is_(None))):
-                out.setdefault((row[0], row[1]), []).append(tuple(row))
+        for eco, pkgs in sorted(by_eco.items()):
+            pkgs.sort()
+            for k in range(0, len(pkgs), 500):
+                rows = conn.execute(q.where(a.c.ecosystem == eco, a.c.package.in_(pkgs[k:k + 500]),
+                                            r.c.withdrawn.is_(None))).all()
+                for row in rows:
+                    out.setdefault((row[0], row[1]), []).append(tuple(row))
     return out
+
+
+def _evaluate(eco: str, version: str, rows: list[tuple[Any, ...]], cache: dict[Any, Any],
+              notes: list[str]) -> list[VulnFinding]:
+    """Findings of one (ecosystem, package, version), before they are given a target's name."""
+    raw: list[VulnFinding] = []
+    naks: set[str] = set()
+    for row in rows:
+        _eco, _pkg, data_s, ns, rid, aliases_s, related_s, summary, sev_s, dbs_s = row
+        data = cache.get(data_s)
+        if data is None:
+            data = cache[data_s] = json.loads(data_s)
+        rec = cache.get((ns, rid))
+        if rec is None:
+            rec = cache[(ns, rid)] = (tuple(json.loads(aliases_s)), tuple(json.loads(related_s)),
+                                      json.loads(sev_s), json.loads(dbs_s))
+        aliases, related, sev, dbs = rec
+        state = data.get("state")
+        if state == "not-affected":
+            naks.update((rid, *aliases))
+            continue
+        try:
+            hit, fix = affected_entry(eco, version, data)
+        except versions.VersionError as e:
+            if len(notes) < 1000:
+                notes.append(f"{eco} {_pkg} {version}: {rid}: {e}")
+            continue
+        if not hit:
+            continue
+        if state in (None, "fixed"):
+            es = data.get("ecosystem_specific")
+            urgency = str(es.get("urgency", "")) if isinstance(es, dict) else ""
+            state = "fixed" if fix else ("minor" if urgency.startswith("unimportant") else "not-fixed")
+        skey = ("sev", ns, rid, data_s)
+        sv = cache.get(skey)
+        if sv is None:
+            sv = cache[skey] = _severity(sev, data, dbs)
+        severity, score, vector, own = sv
+        raw.append(VulnFinding(rid, aliases, "", _pkg, version, eco, state, fix, severity, score, vector, own,
+                               summary, "", (ns,), related))
+    return dedupe([f for f in raw if not (set(f.ids) & naks)])
 
 
 def match_targets(engine: Engine, targets: Iterable[Target]) -> MatchReport:
@@ -207,39 +253,19 @@ def match_targets(engine: Engine, targets: Iterable[Target]) -> MatchReport:
         if t.ecosystem is None:
             report.unmatched_release.append(t.purl)
     cands = _candidates(engine, keys)
-    parsed: dict[int, Any] = {}
+    cache: dict[Any, Any] = {}
+    memo: dict[tuple[str, str, str], list[VulnFinding]] = {}  # binaries of one source share the answer
     for t in tlist:
         if t.ecosystem is None:
             continue
-        raw: list[VulnFinding] = []
-        naks: set[str] = set()
-        for row in cands.get((t.ecosystem, t.key), ()):
-            _eco, _pkg, data_s, ns, rid, aliases_s, related_s, summary, sev_s, dbs_s, _source = row
-            data = parsed.get(id(data_s))
-            if data is None:
-                data = parsed[id(data_s)] = json.loads(data_s)
-            state = data.get("state")
-            aliases = tuple(json.loads(aliases_s))
-            if state == "not-affected":
-                naks.update((rid, *aliases))
-                continue
-            try:
-                hit, fix = affected_entry(t.ecosystem, t.match_version, data)
-            except versions.VersionError as e:
-                report.notes.append(f"{t.purl}: {rid}: {e}")
-                continue
-            if not hit:
-                continue
-            if state in (None, "fixed"):
-                es = data.get("ecosystem_specific")
-                urgency = str(es.get("urgency", "")) if isinstance(es, dict) else ""
-                state = "fixed" if fix else ("minor" if urgency.startswith("unimportant") else "not-fixed")
-            sev, score, vector, own = _severity(json.loads(sev_s), data, json.loads(dbs_s))
-            raw.append(VulnFinding(
-                rid, aliases, t.name, t.key, t.version, t.ecosystem, state, fix, sev, score, vector, own,
-                summary, t.purl, (ns,), tuple(json.loads(related_s)),
-                note=f"files owned by {t.owner}: the distro may have patched it" if t.owner else None))
-        report.findings.extend(dedupe([f for f in raw if not (set(f.ids) & naks)]))
+        mk = (t.ecosystem, t.key, t.match_version)
+        protos = memo.get(mk)
+        if protos is None:
+            protos = memo[mk] = _evaluate(t.ecosystem, t.match_version, cands.get((t.ecosystem, t.key), []),
+                                          cache, report.notes)
+        note = f"files owned by {t.owner}: the distro may have patched it" if t.owner else None
+        report.findings.extend(replace(f, package=t.name, installed=t.version, purl=t.purl, note=note)
+                               for f in protos)
     return report
 
 
@@ -267,6 +293,8 @@ def _merge(group: list[VulnFinding]) -> VulnFinding:
 def dedupe(findings: list[VulnFinding]) -> list[VulnFinding]:
     """One finding per vulnerability of a package: ids joined through aliases; an advisory (DSA)
     whose related CVEs are all reported folds into them as ``related``."""
+    if len(findings) <= 1:
+        return [_merge(list(findings))] if findings else []
     parent = list(range(len(findings)))
 
     def find(i: int) -> int:

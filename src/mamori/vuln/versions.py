@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -83,6 +83,7 @@ def _verrevcmp(a: str, b: str) -> int:
     return 0
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_dpkg(v: str) -> tuple[int, str, str]:
     """``[epoch:]upstream[-revision]`` with dpkg's validity rules (errors *and* warnings refused)."""
     v = _check(v, "dpkg")
@@ -208,6 +209,7 @@ def _apk_get(t: int, b: _Blob) -> tuple[int, int]:
     return v, _apk_next(t, b)
 
 
+@lru_cache(maxsize=1 << 16)
 def apk_valid(v: str) -> bool:
     t, b = _T_DIGIT, _Blob(v)
     while t not in (_T_END, _T_INVALID):
@@ -309,6 +311,7 @@ def rpmvercmp(a: str, b: str) -> int:
     return -1 if i >= la else 1
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_rpm(v: str) -> tuple[int, str, str | None]:
     """``[epoch:]version[-release]``; a missing epoch is 0, a missing release is None."""
     v = _check(v, "rpm")
@@ -342,11 +345,16 @@ def rpm_compare(a: str, b: str) -> int:
 # ---------------------------------------------------------------- PEP 440
 
 
-def pep440_compare(a: str, b: str) -> int:
+@lru_cache(maxsize=1 << 16)
+def _pep440(v: str) -> Version:
     try:
-        va, vb = Version(_check(a, "PyPI")), Version(_check(b, "PyPI"))
+        return Version(_check(v, "PyPI"))
     except InvalidVersion as e:
         raise VersionError(f"PyPI: {e}") from None
+
+
+def pep440_compare(a: str, b: str) -> int:
+    va, vb = _pep440(a), _pep440(b)
     return (va > vb) - (va < vb)
 
 
@@ -359,6 +367,7 @@ _SEMVER = re.compile(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_semver(v: str) -> tuple[int, int, int, tuple[str, ...]]:
     """``[v]MAJOR.MINOR.PATCH[-pre][+build]``; the ``v`` is Go's; build metadata is dropped."""
     m = _SEMVER.match(_check(v, "SemVer"))
@@ -460,6 +469,11 @@ def _mvn_cmp(x: _Item, y: _Item) -> int:
 
 
 def parse_maven(v: str) -> list[_Item]:
+    return _parse_maven(v)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_maven(v: str) -> list[_Item]:
     v = _check(v, "Maven").lower()
     if any(c.isspace() for c in v):
         raise VersionError(f"Maven: {v!r} contains white space")
