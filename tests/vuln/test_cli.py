@@ -131,3 +131,44 @@ def test_cli_errors_are_messages(home: Path) -> None:
         assert res.exit_code == 2 and "Traceback" not in res.output and "mamori:" in res.stderr
     res = r.invoke(cli, ["vuln", "db", "status", "--max-age", "soon"])
     assert res.exit_code == 2
+
+
+DPKG_STATUS = """Package: libc6
+Status: install ok installed
+Architecture: amd64
+Source: glibc
+Version: 2.36-9+deb12u1
+
+Package: libc-bin
+Status: install ok installed
+Architecture: amd64
+Source: glibc
+Version: 2.36-9+deb12u1
+
+Package: zlib1g
+Status: install ok installed
+Architecture: amd64
+Source: zlib
+Version: 1:1.2.13.dfsg-1
+
+"""
+
+
+def test_cli_scan_image_reference(home: Path) -> None:
+    """An image (OCI layout) inventoried by mamori.image: binaries matched through their source package."""
+    from tests.image.layouts import file, layer_tar, oci_layout
+
+    oci_layout(home / "o", [layer_tar([
+        file("etc/os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
+        file("var/lib/dpkg/status", DPKG_STATUS)])])
+    r = CliRunner()
+    assert r.invoke(cli, ["vuln", "db", "import", str(vulndata() / "osv" / "Debian")]).exit_code == 0
+    res = r.invoke(cli, ["vuln", "scan", f"oci-dir:{home / 'o'}", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["packages"] == 3
+    rows = {(f["package"], f["id"]) for f in out["findings"]}
+    assert ("libc6", "CVE-2023-4911") in rows and ("libc-bin", "CVE-2023-4911") in rows
+    assert all(f["ecosystem"] == "Debian:12" for f in out["findings"])
+    f = next(f for f in out["findings"] if f["id"] == "CVE-2023-4911" and f["package"] == "libc6")
+    assert f["source_package"] == "glibc" and f["fixed"] == "2.36-9+deb12u3" and f["state"] == "fixed"
