@@ -315,3 +315,67 @@ def test_idle_timeout_and_max_connections(pki: Pki) -> None:
         assert any(x == "idle timeout" for x in reasons), reasons
 
     run(go())
+
+
+def test_silent_and_garbage_clients_are_cut_at_the_handshake(pki: Pki) -> None:
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(allow_all=True),
+                              rec, handshake_timeout=0.3) as srv:
+            r1, w1 = await asyncio.open_connection("127.0.0.1", srv.bound.port)  # type: ignore[union-attr]
+            r2, w2 = await asyncio.open_connection("127.0.0.1", srv.bound.port)  # type: ignore[union-attr]
+            w2.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await asyncio.wait_for(r1.read(), 5) == b""  # cut by the handshake timeout
+            try:
+                rest = await asyncio.wait_for(r2.read(), 5)  # an alert, then EOF
+            except ConnectionResetError:
+                rest = b""
+            assert b"HTTP" not in rest
+            w1.close()
+            w2.close()
+            await settle(srv)
+        backend.close()
+        assert backend.connections == 0
+        reasons = sorted(e["event"]["reason"] for e in rec.ends())
+        assert len(reasons) == 2 and reasons[0].startswith("handshake failed") and reasons[1] == "handshake timeout"
+        assert {e["mamori"]["ambassador"]["result"] for e in rec.ends()} == {"error"}
+
+    run(go())
+
+
+def test_backpressure_bounds_what_a_stalled_receiver_costs(pki: Pki) -> None:
+    """The app behind the server never reads: the sender must block after a bounded amount, not fill memory."""
+    async def go() -> int:
+        release = asyncio.Event()
+
+        async def stall(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await release.wait()
+            w.close()
+
+        app = await asyncio.start_server(stall, "127.0.0.1", 0, limit=16 * 1024)
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{app.sockets[0].getsockname()[1]}",
+                              AllowList.build(uris=(CLIENT_ID,)), rec) as srv, \
+                ambassador("client", pki.leaf("client", spiffe=CLIENT_ID), f"127.0.0.1:{srv.bound.port}",  # type: ignore[union-attr]
+                           AllowList.build(uris=(f"spiffe://{TD}/ns/web/*",)), rec) as cli:
+            _, w = await asyncio.open_connection("127.0.0.1", cli.bound.port)  # type: ignore[union-attr]
+            sent = 0
+            block = os.urandom(256 * 1024)
+            w.transport.set_write_buffer_limits(high=256 * 1024)
+            while sent < 512 * 1024 * 1024:
+                w.write(block)
+                sent += len(block)
+                try:
+                    await asyncio.wait_for(w.drain(), 0.5)
+                except TimeoutError:
+                    break  # the chain is full: back-pressure reached the sender
+            release.set()
+            w.close()
+        app.close()
+        return sent
+
+    sent = run(go())
+    # socket buffers on loopback plus the proxies' bounded buffers: tens of MiB at most, not 512 MiB
+    assert sent < 64 * 1024 * 1024, sent
