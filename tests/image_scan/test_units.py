@@ -138,3 +138,17 @@ def test_snapshot_document_errors_are_input_errors() -> None:
     decision = scan_doc("snap.json", json.dumps(doc))
     assert len(decision.errors) == 5
     assert all("snap.json" in str(e) for e in decision.errors)
+
+
+def test_build_arguments_recorded_in_history_are_judged() -> None:
+    token = "ghp_" + body(36, ALNUM, 40)
+    cfg = {"config": {"User": "1000"},
+           "history": [{"created_by": f"RUN |2 GH_TOKEN={token} MODE=prod /bin/sh -c make install # buildkit"},
+                       {"created_by": "|1 NOTE=has spaces here /bin/sh -c true"}]}
+    text = reconstruct(cfg)
+    assert f'ARG GH_TOKEN="{token}"' in text and 'ARG MODE="prod"' in text and "RUN make install" in text
+    assert "NOTE" not in text  # ambiguous split: the step is left out rather than misread
+    findings = decide(config_scan(cfg, "x")).findings
+    hits = [f for f in findings if f.rule_id == "MAM-SECRET-001"]
+    assert hits and all(token not in f.message for f in findings)
+    assert token not in reconstruct(cfg, display=True)

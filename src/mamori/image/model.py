@@ -29,7 +29,7 @@ MAX_ITEMS = 2000
 MAX_TEXT = 64 * 1024
 _BUILDKIT_SUFFIX = " # buildkit"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
-_ARGS_PREFIX = re.compile(r"^\|\d+ ")
+_ARGS_PREFIX = re.compile(r"^\|(\d{1,6}) ")
 
 
 def _quote(value: str) -> str:
@@ -44,25 +44,37 @@ def _json_words(words: object) -> str | None:
     return json.dumps([w[:MAX_TEXT] for w in words[:MAX_ITEMS]])
 
 
-def _run_step(created_by: str) -> str | None:
-    """The shell command of a history entry made by RUN, or None for other steps.
+def _run_step(created_by: str) -> tuple[list[tuple[str, str]], str] | None:
+    """The build arguments and shell command of a history entry made by RUN; None for other steps.
 
     Classic builder: ``/bin/sh -c CMD`` (``#(nop)`` marks a non-RUN step); BuildKit: ``RUN /bin/sh
-    -c CMD # buildkit``; build arguments in scope come first as ``|N A=b ...`` and are dropped.
+    -c CMD # buildkit``. Build arguments in scope come first as ``|N A=b C=d``: their values are
+    recorded in the image for anyone to read, so they become ``ARG A="b"`` for the secret rules.
     """
     text = created_by.strip()
     if text.endswith(_BUILDKIT_SUFFIX):
         text = text[: -len(_BUILDKIT_SUFFIX)].rstrip()
     text = text.removeprefix("RUN ").lstrip()
-    if _ARGS_PREFIX.match(text):
-        return None  # `|N K=V ...`: build-arg values; the step is judged by MAM-SECRET-007 style rules elsewhere
+    args: list[tuple[str, str]] = []
+    m = _ARGS_PREFIX.match(text)
+    if m:
+        count = int(m.group(1))
+        words = text[m.end():].split(" ", count)
+        if count > MAX_ITEMS or len(words) <= count:
+            return None
+        for word in words[:count]:
+            name, eq, value = word.partition("=")
+            if not eq or not _NAME.match(name):
+                return None  # a value with spaces: the split is ambiguous, leave the step out
+            args.append((name, value))
+        text = words[count].lstrip()
     for shell in ("/bin/sh -c ", "/bin/bash -c "):
         if text.startswith(shell):
             cmd = text[len(shell):].strip()
             if cmd.startswith("#(nop)") or not cmd or "\n" in cmd or "<<" in cmd:
-                return None
-            return cmd[:MAX_TEXT]
-    return None
+                return (args, "") if args else None
+            return args, cmd[:MAX_TEXT]
+    return None  # not a shell step, or arguments whose values held spaces (the split went wrong)
 
 
 def _hide(name: str | None, value: str) -> str:
@@ -92,10 +104,18 @@ def reconstruct(config: dict[str, Any], display: bool = False) -> str:
              else "FROM scratch"]
     history = config.get("history") if isinstance(config.get("history"), list) else []
     assert isinstance(history, list)
+    seen_args: set[tuple[str, str]] = set()
     for h in history[:MAX_ITEMS]:
         if isinstance(h, dict) and isinstance(h.get("created_by"), str):
-            cmd = _run_step(h["created_by"])
-            if cmd is not None:
+            step = _run_step(h["created_by"])
+            if step is None:
+                continue
+            args, cmd = step
+            for name, value in args:
+                if (name, value) not in seen_args:
+                    seen_args.add((name, value))
+                    lines.append(f"ARG {name}={_quote(hide(name, value[:MAX_TEXT]))}")
+            if cmd:
                 lines.append(f"RUN {hide(None, cmd)}")
     env = cfg.get("Env") if isinstance(cfg.get("Env"), list) else []
     assert isinstance(env, list)
@@ -128,11 +148,11 @@ def reconstruct(config: dict[str, Any], display: bool = False) -> str:
     user = cfg.get("User")
     if isinstance(user, str) and user.strip():
         lines.append(f"USER {_quote(user.strip()[:256])}")
-    entry, cmd = _json_words(cfg.get("Entrypoint")), _json_words(cfg.get("Cmd"))
-    if entry:
-        lines.append(f"ENTRYPOINT {hide(None, entry)}")
-    if cmd:
-        lines.append(f"CMD {hide(None, cmd)}")
+    entry_json, cmd_json = _json_words(cfg.get("Entrypoint")), _json_words(cfg.get("Cmd"))
+    if entry_json:
+        lines.append(f"ENTRYPOINT {hide(None, entry_json)}")
+    if cmd_json:
+        lines.append(f"CMD {hide(None, cmd_json)}")
     return "\n".join(lines) + "\n"
 
 
