@@ -379,3 +379,23 @@ def test_backpressure_bounds_what_a_stalled_receiver_costs(pki: Pki) -> None:
     sent = run(go())
     # socket buffers on loopback plus the proxies' bounded buffers: tens of MiB at most, not 512 MiB
     assert sent < 64 * 1024 * 1024, sent
+
+
+def test_unreachable_target_is_an_error_record(pki: Pki) -> None:
+    async def go() -> None:
+        closed = Backend()
+        port = await closed.start()
+        closed.close()  # nothing listens there any more
+        await asyncio.sleep(0.05)
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec) as srv:
+            out = await request(srv.bound.port, b"x", pki.client_ctx(pki.leaf("client", spiffe=CLIENT_ID)),  # type: ignore[union-attr]
+                                "localhost")
+            assert out == b""
+            await settle(srv)
+        (end,) = rec.all()
+        assert end["mamori"]["ambassador"]["result"] == "error" and "unreachable" in end["event"]["reason"]
+        assert end["mamori"]["ambassador"]["peer_spiffe_id"] == CLIENT_ID  # who tried is still recorded
+
+    run(go())

@@ -165,7 +165,8 @@ class TlsConn(asyncio.Protocol):
                 break
             self._plain += chunk
         self._flush()  # TLS 1.3 may answer (key update, tickets)
-        if len(self._plain) >= self.max_buffer and not self._read_paused and self.transport is not None:
+        if len(self._plain) >= self.max_buffer and not self._read_paused and self.transport is not None \
+                and not self._lost:
             self._read_paused = True
             self.transport.pause_reading()
         self._wake_reader()
@@ -189,8 +190,7 @@ class TlsConn(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             if self._eof:
-                if not self._lost:
-                    self._pull()  # decrypted data may sit in the BIO behind a paused read
+                self._pull()  # records may still sit in the BIO behind a paused read, even after the close
                 if not self._plain:
                     return b""
                 break
@@ -200,7 +200,8 @@ class TlsConn(asyncio.Protocol):
         del self._plain[:n]
         if self._read_paused and len(self._plain) < self.max_buffer // 2 and self.transport is not None:
             self._read_paused = False
-            self.transport.resume_reading()
+            if not self._lost:
+                self.transport.resume_reading()
             self._pull()
         return data
 

@@ -14,7 +14,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -401,5 +401,3 @@ class Ambassador:
     def healthy(self) -> bool:
         return not self.draining and self.store.expiry_seconds() > 0
 
-
-Runner = Callable[[Ambassador], Awaitable[None]]
