@@ -193,7 +193,7 @@ def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, conf
     if show_dockerfile:
         click.echo(reconstruct(loaded.image.config.raw, display=True), err=True)
     scan_set = config_scan(loaded.image.config.raw, loaded.image.name)
-    scan_set.resources.append(contents)  # type: ignore[arg-type]  # ScanSet.resources does not list ImageContents yet
+    scan_set.resources.append(contents)
     if loaded.view.refused:
         click.echo(f"mamori: {loaded.view.refused} layer member(s) refused as unsafe "
                    f"(first: {loaded.view.refusals[0].path}: {loaded.view.refusals[0].reason})", err=True)

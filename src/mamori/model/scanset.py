@@ -7,6 +7,7 @@ from datetime import date
 
 from mamori.model.build import Build
 from mamori.model.host import DockerHost
+from mamori.model.imagefs import ImageContents
 from mamori.model.resources import Resource
 from mamori.model.workload import Workload
 
@@ -59,7 +60,7 @@ class ScanSet:
 
     files: list[str] = field(default_factory=list)
     workloads: list[Workload] = field(default_factory=list)
-    resources: list[Resource | DockerHost] = field(default_factory=list)
+    resources: list[Resource | DockerHost | ImageContents] = field(default_factory=list)
     builds: list[Build] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)

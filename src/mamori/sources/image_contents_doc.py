@@ -104,7 +104,7 @@ def load(doc: Doc) -> ScanSet:
     ident = Identity(SourceKind.DOCKER, doc.file, KIND, name, None, doc.line)
     root = Loc(doc.file, doc.line, "")
     os_id = data.get("os")
-    out.resources.append(ImageContents(  # type: ignore[arg-type]  # see ScanSet.resources: ImageContents joins it
+    out.resources.append(ImageContents(
         meta=Meta(ident, root), name=name, files=tuple(files), secrets=tuple(secrets), layers=tuple(layers),
         os_id=os_id[:200] if isinstance(os_id, str) and os_id else None,
         os_packages=_str(data.get("osPackages")), distroless=data.get("distroless") is True,
