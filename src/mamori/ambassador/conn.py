@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import deque
 from typing import Protocol, cast
 
 CHUNK = 64 * 1024
@@ -67,7 +68,8 @@ class TlsConn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._plain = bytearray()
+        self._chunks: deque[bytes] = deque()  # decrypted records, handed out without copying
+        self._buffered = 0
         self._eof = False
         self._lost = False
         self._error: BaseException | None = None
@@ -146,7 +148,7 @@ class TlsConn(asyncio.Protocol):
         self._pull()
 
     def _pull(self) -> None:
-        while len(self._plain) < self.max_buffer:
+        while self._buffered < self.max_buffer:
             try:
                 chunk = self.sslobj.read(CHUNK)
             except ssl.SSLWantReadError:
@@ -163,9 +165,10 @@ class TlsConn(asyncio.Protocol):
             if not chunk:
                 self._eof = True
                 break
-            self._plain += chunk
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
         self._flush()  # TLS 1.3 may answer (key update, tickets)
-        if len(self._plain) >= self.max_buffer and not self._read_paused and self.transport is not None \
+        if self._buffered >= self.max_buffer and not self._read_paused and self.transport is not None \
                 and not self._lost:
             self._read_paused = True
             self.transport.pause_reading()
@@ -186,24 +189,43 @@ class TlsConn(asyncio.Protocol):
 
     # -- stream interface -------------------------------------------------------------------
     async def read(self, n: int = CHUNK) -> bytes:
-        while not self._plain:
+        while not self._chunks:
             if self._error is not None:
                 raise self._error
             if self._eof:
                 self._pull()  # records may still sit in the BIO behind a paused read, even after the close
-                if not self._plain:
+                if not self._chunks:
                     return b""
                 break
             self._read_waiter = asyncio.get_running_loop().create_future()
             await self._read_waiter
-        data = bytes(self._plain[:n])
-        del self._plain[:n]
-        if self._read_paused and len(self._plain) < self.max_buffer // 2 and self.transport is not None:
+        data = self._take(n)
+        if self._read_paused and self._buffered < self.max_buffer // 2 and self.transport is not None:
             self._read_paused = False
             if not self._lost:
                 self.transport.resume_reading()
             self._pull()
         return data
+
+    def _take(self, n: int) -> bytes:
+        """Up to ``n`` bytes: whole records joined (one copy), a record split only when it alone exceeds ``n``."""
+        first = self._chunks[0]
+        if len(first) >= n or len(self._chunks) == 1:
+            if len(first) > n:
+                self._chunks[0] = first[n:]
+                first = first[:n]
+            else:
+                self._chunks.popleft()
+            self._buffered -= len(first)
+            return first
+        parts: list[bytes] = []
+        size = 0
+        while self._chunks and size + len(self._chunks[0]) <= n:
+            c = self._chunks.popleft()
+            parts.append(c)
+            size += len(c)
+        self._buffered -= size
+        return b"".join(parts)
 
     def write(self, data: bytes) -> None:
         if self._sent_eof or self._lost:
