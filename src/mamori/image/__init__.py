@@ -37,7 +37,8 @@ def load(ref: str, platform: Platform | None = None, limits: Limits | None = Non
     capture = CAPTURE
     if extra is not None:
         keep_a, keep_b = CAPTURE.keep, extra.keep
-        capture = Capture(lambda p, s: keep_a(p, s) or keep_b(p, s), CAPTURE.probes + extra.probes)
+        capture = Capture(lambda p, s: keep_a(p, s) or keep_b(p, s), CAPTURE.probes + extra.probes,
+                          extra.on_layer)
     with open_image(ref, platform, limits, registry, docker_host) as image:
         view = image.view(capture, limits)
     return Loaded(image, view, catalog(view))

@@ -12,18 +12,14 @@ Only redacted fingerprints are kept - never a file's bytes or a secret's value.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from mamori.image import Capture, FsView, Image, Loaded, Probe
-from mamori.image.catalog import CAPTURE, catalog
+from mamori.image import Capture, FsView, Image, Loaded, Probe, load
 from mamori.image.fsview import DIR as VIEW_DIR
 from mamori.image.fsview import FILE as VIEW_FILE
 from mamori.image.fsview import SYMLINK as VIEW_SYMLINK
 from mamori.image.limits import Limits
-from mamori.image.manifest import Layer
-from mamori.image.open import open_image
 from mamori.image.reference import Platform
 from mamori.image.registry import RegistryOptions
 from mamori.model import Identity, Loc, SourceKind
@@ -143,21 +139,12 @@ def load_with_contents(ref: str, platform: Platform | None = None, limits: Limit
                        registry: RegistryOptions | None = None, docker_host: str | None = None,
                        ) -> tuple[Loaded, ImageContents]:
     """Like :func:`mamori.image.load` (one pass: view and inventory), plus the image contents."""
-    limits = limits or Limits()
     state = _State()
-    mine = _probes(state)
-    capture = Capture(CAPTURE.keep, CAPTURE.probes + mine)
-    with open_image(ref, platform, limits, registry, docker_host) as image:
-        inner: Callable[[Layer], IO[bytes]] = image.open_layer
 
-        def tracking(layer: Layer) -> IO[bytes]:
-            state.layer = layer.index
-            return inner(layer)
+    def at(index: int) -> None:
+        state.layer = index
 
-        image.open_layer = tracking
-        view = image.view(capture, limits)
-        image.open_layer = inner
-    loaded = Loaded(image, view, catalog(view))
+    loaded = load(ref, platform, limits, registry, docker_host, extra=Capture(probes=_probes(state), on_layer=at))
     return loaded, build_contents(loaded, state)
 
 

@@ -61,6 +61,7 @@ class Probe:
 class Capture:
     keep: Callable[[str, int], bool] = lambda path, size: False  # keep these files' bytes
     probes: tuple[Probe, ...] = ()
+    on_layer: Callable[[int], None] | None = None  # told each layer's index before it streams
 
 
 @dataclass

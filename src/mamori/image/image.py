@@ -69,6 +69,8 @@ class Image:
         total = 0
         for layer in self.layers:
             what = f"layer {layer.index + 1}/{len(self.layers)} ({layer.digest or layer.path})"
+            if capture.on_layer is not None:
+                capture.on_layer(layer.index)
             raw = self.open_layer(layer)
             try:
                 stream = LayerStream(raw, layer.digest, layer.size, layer.diff_id, limits, what)
