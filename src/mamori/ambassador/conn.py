@@ -5,8 +5,9 @@ from the peer shuts the whole connection), which breaks request/response protoco
 signal the end of a request with a half-close. ``TlsConn`` therefore drives an
 ``ssl.SSLObject`` over memory BIOs itself: ``write_eof`` sends close_notify and a TCP FIN
 while reading goes on, and the peer's close_notify is an EOF on the read side only.
-Both directions are bounded: reading pauses once ``max_buffer`` decrypted bytes wait, and
-``drain`` waits while the transport's write buffer is above its high-water mark.
+Both kinds are plain protocols (no StreamReader: received chunks are handed on without
+copying) and both directions are bounded: reading pauses once ``max_buffer`` bytes wait,
+and ``drain`` waits while the transport's write buffer is above its high-water mark.
 """
 
 from __future__ import annotations
@@ -29,46 +30,15 @@ class Conn(Protocol):
     def abort(self) -> None: ...
 
 
-class PlainConn:
-    """A TCP or unix stream (the local application's side)."""
+class _Buffered(asyncio.Protocol):
+    """Receive queue, flow control and drain shared by the plaintext and the TLS side."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_buffer: int) -> None:
-        self.reader, self.writer = reader, writer
-        writer.transport.set_write_buffer_limits(high=max_buffer)
-
-    async def read(self, n: int = CHUNK) -> bytes:
-        return await self.reader.read(n)
-
-    def write(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    async def drain(self) -> None:
-        await self.writer.drain()
-
-    def write_eof(self) -> None:
-        if self.writer.can_write_eof() and not self.writer.is_closing():
-            with contextlib.suppress(OSError):
-                self.writer.write_eof()
-
-    def close(self) -> None:
-        self.writer.close()
-
-    def abort(self) -> None:
-        self.writer.transport.abort()
-
-
-class TlsConn(asyncio.Protocol):
-    """TLS over a raw transport; ``handshake`` resolves when the handshake is done (or fails)."""
-
-    def __init__(self, ctx: ssl.SSLContext, server_side: bool, server_hostname: str | None = None,
-                 max_buffer: int = 256 * 1024) -> None:
-        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.sslobj = ctx.wrap_bio(self._in, self._out, server_side=server_side, server_hostname=server_hostname)
+    def __init__(self, max_buffer: int) -> None:
+        loop = asyncio.get_running_loop()
         self.max_buffer = max_buffer
         self.transport: asyncio.Transport | None = None
-        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._chunks: deque[bytes] = deque()  # decrypted records, handed out without copying
+        self.connected: asyncio.Future[None] = loop.create_future()
+        self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
         self._lost = False
@@ -77,16 +47,149 @@ class TlsConn(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        self.transport.set_write_buffer_limits(high=self.max_buffer)
+        if not self.connected.done():
+            self.connected.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._eof = True
+        if not self.connected.done():
+            self.connected.set_exception(exc or ConnectionResetError("connection lost"))
+        self._wake_reader()
+        self._wake_drain(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain(None)
+
+    def _queue(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+
+    def _check_pause(self) -> None:
+        if self._buffered >= self.max_buffer and not self._read_paused and self.transport is not None \
+                and not self._lost:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _refill(self) -> None:
+        """Move data held below the queue (the TLS read BIO) into it; nothing for plaintext."""
+
+    def _wake_reader(self) -> None:
+        w, self._read_waiter = self._read_waiter, None
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _wake_drain(self, exc: BaseException | None) -> None:
+        w, self._drain_waiter = self._drain_waiter, None
+        if w is not None and not w.done():
+            if exc is not None:
+                w.set_exception(exc)
+            else:
+                w.set_result(None)
+
+    async def read(self, n: int = CHUNK) -> bytes:
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                self._refill()  # records may still sit in the BIO behind a paused read, even after the close
+                if not self._chunks:
+                    return b""
+                break
+            self._read_waiter = asyncio.get_running_loop().create_future()
+            await self._read_waiter
+        data = self._take(n)
+        if self._read_paused and self._buffered < self.max_buffer // 2 and self.transport is not None:
+            self._read_paused = False
+            if not self._lost:
+                self.transport.resume_reading()
+            self._refill()
+        return data
+
+    def _take(self, n: int) -> bytes:
+        """Up to ``n`` bytes: whole chunks joined (one copy), a chunk split only when it alone exceeds ``n``."""
+        first = self._chunks[0]
+        if len(first) >= n or len(self._chunks) == 1:
+            if len(first) > n:
+                self._chunks[0] = first[n:]
+                first = first[:n]
+            else:
+                self._chunks.popleft()
+            self._buffered -= len(first)
+            return first
+        parts: list[bytes] = []
+        size = 0
+        while self._chunks and size + len(self._chunks[0]) <= n:
+            c = self._chunks.popleft()
+            parts.append(c)
+            size += len(c)
+        self._buffered -= size
+        return b"".join(parts)
+
+    async def drain(self) -> None:
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        if self._write_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class PlainConn(_Buffered):
+    """A TCP or unix stream (the local application's side)."""
+
+    def data_received(self, data: bytes) -> None:
+        self._queue(data)
+        self._check_pause()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake_reader()
+        return True  # keep our write side open: a half-close is not the end of the connection
+
+    def write(self, data: bytes) -> None:
+        if self._lost or self.transport is None:
+            raise ConnectionResetError("connection lost")
+        self.transport.write(data)
+
+    def write_eof(self) -> None:
+        t = self.transport
+        if t is not None and not self._lost and t.can_write_eof() and not t.is_closing():
+            with contextlib.suppress(OSError):
+                t.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class TlsConn(_Buffered):
+    """TLS over a raw transport; ``handshake`` resolves when the handshake is done (or fails)."""
+
+    def __init__(self, ctx: ssl.SSLContext, server_side: bool, server_hostname: str | None = None,
+                 max_buffer: int = 256 * 1024) -> None:
+        super().__init__(max_buffer)
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.sslobj = ctx.wrap_bio(self._in, self._out, server_side=server_side, server_hostname=server_hostname)
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sent_eof = False
         self.unclean_eof = False
 
     # -- protocol callbacks --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-        transport = self.transport
-        transport.set_write_buffer_limits(high=self.max_buffer)
-        if not self.connected.done():
-            self.connected.set_result(None)
+        super().connection_made(transport)
         self._step_handshake()
 
     def data_received(self, data: bytes) -> None:
@@ -109,21 +212,9 @@ class TlsConn(asyncio.Protocol):
         return True  # keep our write side open: a half-close is not the end of the connection
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = True
-        self._eof = True
         if not self.handshake.done():
             self.handshake.set_exception(exc or ConnectionResetError("connection closed during the handshake"))
-        if not self.connected.done():
-            self.connected.set_exception(exc or ConnectionResetError("connection lost"))
-        self._wake_reader()
-        self._wake_drain(exc)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drain(None)
+        super().connection_lost(exc)
 
     # -- TLS engine -----------------------------------------------------------------------
     def _flush(self) -> None:
@@ -147,6 +238,9 @@ class TlsConn(asyncio.Protocol):
             self.handshake.set_result(None)
         self._pull()
 
+    def _refill(self) -> None:
+        self._pull()
+
     def _pull(self) -> None:
         while self._buffered < self.max_buffer:
             try:
@@ -165,68 +259,12 @@ class TlsConn(asyncio.Protocol):
             if not chunk:
                 self._eof = True
                 break
-            self._chunks.append(chunk)
-            self._buffered += len(chunk)
+            self._queue(chunk)
         self._flush()  # TLS 1.3 may answer (key update, tickets)
-        if self._buffered >= self.max_buffer and not self._read_paused and self.transport is not None \
-                and not self._lost:
-            self._read_paused = True
-            self.transport.pause_reading()
+        self._check_pause()
         self._wake_reader()
 
-    def _wake_reader(self) -> None:
-        w, self._read_waiter = self._read_waiter, None
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def _wake_drain(self, exc: BaseException | None) -> None:
-        w, self._drain_waiter = self._drain_waiter, None
-        if w is not None and not w.done():
-            if exc is not None:
-                w.set_exception(exc)
-            else:
-                w.set_result(None)
-
     # -- stream interface -------------------------------------------------------------------
-    async def read(self, n: int = CHUNK) -> bytes:
-        while not self._chunks:
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                self._pull()  # records may still sit in the BIO behind a paused read, even after the close
-                if not self._chunks:
-                    return b""
-                break
-            self._read_waiter = asyncio.get_running_loop().create_future()
-            await self._read_waiter
-        data = self._take(n)
-        if self._read_paused and self._buffered < self.max_buffer // 2 and self.transport is not None:
-            self._read_paused = False
-            if not self._lost:
-                self.transport.resume_reading()
-            self._pull()
-        return data
-
-    def _take(self, n: int) -> bytes:
-        """Up to ``n`` bytes: whole records joined (one copy), a record split only when it alone exceeds ``n``."""
-        first = self._chunks[0]
-        if len(first) >= n or len(self._chunks) == 1:
-            if len(first) > n:
-                self._chunks[0] = first[n:]
-                first = first[:n]
-            else:
-                self._chunks.popleft()
-            self._buffered -= len(first)
-            return first
-        parts: list[bytes] = []
-        size = 0
-        while self._chunks and size + len(self._chunks[0]) <= n:
-            c = self._chunks.popleft()
-            parts.append(c)
-            size += len(c)
-        self._buffered -= size
-        return b"".join(parts)
-
     def write(self, data: bytes) -> None:
         if self._sent_eof or self._lost:
             raise ConnectionResetError("write after close")
@@ -235,13 +273,6 @@ class TlsConn(asyncio.Protocol):
             n = self.sslobj.write(view[:CHUNK])
             view = view[n:]
         self._flush()
-
-    async def drain(self) -> None:
-        if self._lost:
-            raise ConnectionResetError("connection lost")
-        if self._write_paused:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-            await self._drain_waiter
 
     def write_eof(self) -> None:
         """close_notify and FIN; the read side stays open for the peer's answer."""
@@ -263,10 +294,6 @@ class TlsConn(asyncio.Protocol):
                     self.sslobj.unwrap()
                 self._flush()
             self.transport.close()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
 
     # -- what the flow record says about the session -------------------------------------------
     def peer_der(self) -> bytes | None:

@@ -134,7 +134,7 @@ class Ambassador:
         if self.opts.mode == "server":
             self.server = await loop.create_server(self._tls_protocol, host, port, backlog=1024)
         else:
-            self.server = await asyncio.start_server(self._accept_plain, host, port, limit=CHUNK, backlog=1024)
+            self.server = await loop.create_server(self._plain_protocol, host, port, backlog=1024)
         sock = self.server.sockets[0].getsockname()
         self.bound = Address(host=str(sock[0]), port=int(sock[1]))
         self._bg = [asyncio.create_task(self._reaper()), asyncio.create_task(self._reloader())]
@@ -295,16 +295,28 @@ class Ambassador:
             self._finish(flow, act)
 
     async def _open_target(self) -> PlainConn:
+        loop = asyncio.get_running_loop()
         t = self.opts.target
+        conn: PlainConn
         if t.path is not None:
-            r, w = await asyncio.open_unix_connection(t.path, limit=CHUNK)
+            _, conn = await loop.create_unix_connection(lambda: PlainConn(self.opts.max_buffer), t.path)
         else:
-            r, w = await asyncio.open_connection(t.host, t.port, limit=CHUNK)
-        return PlainConn(r, w, self.opts.max_buffer)
+            assert t.host is not None and t.port is not None  # parse(): HOST:PORT when not unix:
+            _, conn = await loop.create_connection(lambda: PlainConn(self.opts.max_buffer), t.host, t.port)
+        return conn
 
-    async def _accept_plain(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        plain = PlainConn(reader, writer, self.opts.max_buffer)
-        flow = self._new_flow(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+    def _plain_protocol(self) -> PlainConn:
+        conn = PlainConn(self.opts.max_buffer)
+        self._spawn(self._accept_plain(conn))
+        return conn
+
+    async def _accept_plain(self, plain: PlainConn) -> None:
+        try:
+            await plain.connected
+        except OSError:
+            return
+        assert plain.transport is not None
+        flow = self._new_flow(plain.transport.get_extra_info("peername"), plain.transport.get_extra_info("sockname"))
         act = self._admit(flow)
         if act is None:
             plain.abort()
