@@ -73,6 +73,8 @@ def base_context(server_side: bool) -> ssl.SSLContext:
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.verify_mode = ssl.CERT_REQUIRED
+    if server_side:
+        ctx.num_tickets = 0  # no resumption: every connection proves its identity again (and tickets cost work)
     return ctx
 
 
