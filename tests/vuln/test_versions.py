@@ -368,3 +368,32 @@ def test_differential_apt_pkg() -> None:
                   if compare("Debian:12", a, b) != t]
     assert not mismatches, mismatches[:10]
     assert len({t for t in theirs}) == 3  # the generator reaches <, = and >
+
+
+@pytest.mark.parametrize("eco", ["Debian:12", "Alpine:v3.19", "Rocky Linux:9", "PyPI", "npm", "Maven", "Go"])
+def test_hostile_strings_only_raise_version_error_and_order_is_consistent(eco: str) -> None:
+    rng = random.Random(eco)
+    # Maven strings built from its own vocabulary: qualifiers, numbers and separators
+    chars = (["0", "1", "2", "10", ".", "-", "alpha", "beta", "rc", "cr", "sp", "snapshot", "ga", "a", "m", "x"]
+             if eco == "Maven" else list("0123456789.-~^_+:abrcpv"))
+    valid: list[str] = []
+    for _ in range(4000):
+        a = "".join(rng.choice(chars) for _ in range(rng.randint(0, 12)))
+        b = "".join(rng.choice(chars) for _ in range(rng.randint(0, 12)))
+        try:
+            r = compare(eco, a, b)
+        except VersionError:
+            continue
+        assert r in (-1, 0, 1) and compare(eco, b, a) == -r, (a, b)
+        valid.extend((a, b))
+    if eco in ("Rocky Linux:9", "Maven"):
+        # rpm skips the release when one side lacks it, and Maven's ComparableVersion drops null items
+        # ("-0-rc" vs "-rc"): neither is a total order on arbitrary strings, in the originals either
+        return
+    from functools import cmp_to_key
+
+    sample = sorted(set(valid))[:300]
+    ordered = sorted(sample, key=cmp_to_key(lambda x, y: compare(eco, x, y)))
+    for i in range(len(ordered) - 1):
+        for j in range(i + 1, min(i + 25, len(ordered))):
+            assert compare(eco, ordered[i], ordered[j]) <= 0, (ordered[i], ordered[j])
