@@ -387,8 +387,9 @@ def test_hostile_strings_only_raise_version_error_and_order_is_consistent(eco: s
         assert r in (-1, 0, 1) and compare(eco, b, a) == -r, (a, b)
         valid.extend((a, b))
     if eco in ("Rocky Linux:9", "Maven"):
-        # rpm skips the release when one side lacks it, and Maven's ComparableVersion drops null items
-        # ("-0-rc" vs "-rc"): neither is a total order on arbitrary strings, in the originals either
+        # rpm skips the release when one side lacks it (by design); the Maven port drops null items
+        # ("-0-rc" vs "-rc") like ComparableVersion and is not transitive on such odd strings (not
+        # checked against the Java original)
         return
     from functools import cmp_to_key
 
