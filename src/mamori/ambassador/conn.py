@@ -184,6 +184,8 @@ class TlsConn(_Buffered):
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.sslobj = ctx.wrap_bio(self._in, self._out, server_side=server_side, server_hostname=server_hostname)
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # a failure nobody awaits (a connection cut before its handshake) is not an unhandled error
+        self.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._sent_eof = False
         self.unclean_eof = False
 

@@ -105,9 +105,12 @@ def peer_from_der(der: bytes) -> Peer:
         uris, dns = [], []
     except ValueError as exc:
         raise IdentityError(f"unparsable subjectAltName: {exc}") from None
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        problem = _svid_problem(cert, uris)
+    except ValueError as exc:  # a malformed extension that the chain check did not look at
+        raise IdentityError(f"unparsable peer certificate extension: {exc}") from None
     cn = cns[0].value if cns else None
-    problem = _svid_problem(cert, uris)
     spiffe = uris[0] if problem is None and uris and uris[0].startswith("spiffe://") else None
     return Peer(subject=cert.subject.rfc4514_string(), common_name=cn if isinstance(cn, str) else None,
                 uris=tuple(uris[:16]), dns=tuple(dns[:64]), spiffe_id=spiffe, serial=format(cert.serial_number, "x"),

@@ -216,6 +216,12 @@ class Ambassador:
         self.metrics.connections.labels(self.opts.mode, flow.result).inc()
         self.sink.emit(flow.record("denied" if flow.result == "denied" else "end"))
 
+    def _unexpected(self, flow: Flow, act: _Active, exc: Exception) -> None:
+        flow.result, flow.reason = "error", f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+        log.error("connection %s: unexpected %s", flow.id, type(exc).__name__, exc_info=exc)
+        for c in act.conns:
+            c.abort()
+
     def _admit(self, flow: Flow) -> _Active | None:
         if self.draining or len(self.active) >= self.opts.max_connections:
             flow.result, flow.reason = "error", ("shutting down" if self.draining else
@@ -291,6 +297,8 @@ class Ambassador:
                 return
             act.conns.append(plain)
             await self._relay(act, conn, plain)
+        except Exception as exc:  # noqa: BLE001 - one connection's bug must not go unrecorded or kill others
+            self._unexpected(flow, act, exc)
         finally:
             self._finish(flow, act)
 
@@ -342,6 +350,8 @@ class Ambassador:
                 plain.abort()
                 return
             await self._relay(act, plain, tls)
+        except Exception as exc:  # noqa: BLE001 - one connection's bug must not go unrecorded or kill others
+            self._unexpected(flow, act, exc)
         finally:
             self._finish(flow, act)
 
