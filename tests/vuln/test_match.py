@@ -219,3 +219,18 @@ def test_cvss_v3_base_scores(vector: str, score: float) -> None:
 def test_cvss_bad_vectors(bad: str) -> None:
     with pytest.raises(CvssError):
         score_v3(bad)
+
+
+def test_ubuntu_release_and_derived_cve_ids(real_db: Engine) -> None:
+    old = target_from_purl("pkg:deb/ubuntu/libc6@2.35-0ubuntu3.1?distro=ubuntu-22.04&upstream=glibc")
+    new = target_from_purl("pkg:deb/ubuntu/libc6@2.35-0ubuntu3.4?distro=ubuntu-22.04&upstream=glibc")
+    noble = target_from_purl("pkg:deb/ubuntu/libc6@2.35-0ubuntu3.1?distro=ubuntu-24.04&upstream=glibc")
+    assert old and new and noble and old.ecosystem == "Ubuntu:22.04"
+    fs = {f.id: f for f in match_targets(real_db, [old]).findings}
+    cve = fs["CVE-2023-4911"]  # UBUNTU-CVE-2023-4911 is shown under its CVE, Ubuntu's id as an alias
+    assert "UBUNTU-CVE-2023-4911" in cve.aliases and cve.fixed == "2.35-0ubuntu3.4"
+    assert cve.source_rating == "high" and cve.score == 7.8
+    assert not [f for f in match_targets(real_db, [new]).findings if f.id == "CVE-2023-4911"]
+    # 24.04's entry says fixed in 2.38-1ubuntu6: a 22.04 version installed on 24.04 is judged by 24.04's data
+    nf = {f.id: f for f in match_targets(real_db, [noble]).findings}
+    assert nf["CVE-2023-4911"].fixed == "2.38-1ubuntu6" and nf["CVE-2023-4911"].ecosystem == "Ubuntu:24.04"

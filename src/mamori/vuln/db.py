@@ -95,6 +95,8 @@ def _strs(x: Any, limit: int = 1000) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- OSV
 
+_DERIVED = re.compile(r"[A-Z]+-(CVE-\d{4}-\d+)\Z")
+
 
 def osv_record(doc: Any, file: str, limits: Limits) -> Record:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
@@ -127,8 +129,17 @@ def osv_record(doc: Any, file: str, limits: Limits) -> Record:
     sev = [s for s in (doc.get("severity") or []) if isinstance(s, dict)] if isinstance(
         doc.get("severity"), list) else []
     summary = doc.get("summary") or (doc.get("details") or "")[:300]
+    aliases, related = list(_strs(doc.get("aliases"))), list(_strs(doc.get("related")))
+    derived = _DERIVED.match(rid)  # UBUNTU-CVE-2023-4911, DEBIAN-CVE-...: a distro's copy of one CVE
+    upstream = list(_strs(doc.get("upstream")))
+    if derived:
+        upstream.append(derived.group(1))
+    if len(set(upstream)) == 1:
+        aliases += [u for u in upstream if u not in aliases]
+    else:
+        related += [u for u in upstream if u not in related]
     return Record(
-        "osv", rid, norm_time(doc.get("modified")), withdrawn, _strs(doc.get("aliases")), _strs(doc.get("related")),
+        "osv", rid, norm_time(doc.get("modified")), withdrawn, tuple(aliases), tuple(related),
         str(summary)[:1000], sev, {k: dbs[k] for k in ("severity", "cwe_ids") if k in dbs}, tuple(affected),
         "osv", file)
 

@@ -168,7 +168,8 @@ def _severity(sev: list[dict[str, Any]], data: dict[str, Any], dbs: dict[str, An
         elif t == "Ubuntu" and isinstance(sc, str):
             own = sc.lower()
     es = data.get("ecosystem_specific") if isinstance(data.get("ecosystem_specific"), dict) else {}
-    for cand in (dbs.get("severity"), data.get("urgency"), (es or {}).get("urgency"), (es or {}).get("severity")):
+    for cand in (dbs.get("severity"), data.get("urgency"), (es or {}).get("urgency"), (es or {}).get("severity"),
+                 (es or {}).get("ubuntu_priority")):
         if isinstance(cand, str) and cand and own is None:
             own = cand.lower()
     if score is not None:
@@ -318,8 +319,8 @@ def dedupe(findings: list[VulnFinding]) -> list[VulnFinding]:
     out = []
     for m in merged:
         rel = [r for r in m.related if r in by_id and by_id[r] is not m]
-        if rel and len(rel) == len(m.related):
-            continue  # DSA-xxxx: its CVEs are listed themselves
+        if rel and len(rel) == len(m.related) and not any(i.startswith("CVE-") for i in m.ids):
+            continue  # an advisory (DSA, USN) whose CVEs are all listed themselves
         out.append(m)
     final = []
     for m in out:
