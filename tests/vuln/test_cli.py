@@ -108,6 +108,7 @@ def test_cli_import_status_scan(home: Path) -> None:
     res = r.invoke(cli, ["vuln", "scan", sbom, "-f", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
+    assert [d["source"] for d in out["db"]] == ["osv"] and out["db"][0]["newest_data"] > "2025"  # DB snapshot
     by = {(f["package"], f["id"]): f for f in out["findings"]}
     assert by[("libc6", "CVE-2023-4911")]["fixed"] == "2.36-9+deb12u3"
     assert by[("jinja2", "CVE-2019-10906")]["fixed"] == "2.10.1"

@@ -157,8 +157,13 @@ def scan(target: str, db_url: str | None, fail_on: str | None, ignore_unfixed: b
     for note in report.notes[:20]:
         click.echo(f"mamori: note: {note}", err=True)
     if fmt == "json":
+        from mamori.vuln.db import status
+
+        srcs, _ = status(engine)
         click.echo(json.dumps({
             "target": target, "packages": len(targets),
+            "db": [{"source": x.source, "records": x.records, "last_import": x.last_import,
+                    "newest_data": x.newest_modified} for x in srcs],
             "findings": [f.as_dict() for f in kept],
             "ignored": [{"id": f.id, "package": f.package, "reason": r.reason} for f, r in ignored],
             "unmatched_release": report.unmatched_release}, indent=2))
