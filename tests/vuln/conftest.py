@@ -12,7 +12,8 @@ from mamori.store.db import METADATA
 from mamori.vuln.db import import_path
 from tests.components import unavailable
 
-VULNDATA = Path(os.environ.get("MAMORI_VULNDATA", "/work/shared/vulndata"))
+# ../shared/vulndata next to the repository (real advisory records); MAMORI_VULNDATA overrides
+VULNDATA = Path(os.environ.get("MAMORI_VULNDATA") or Path(__file__).resolve().parents[3] / "shared" / "vulndata")
 
 
 def vulndata() -> Path:
