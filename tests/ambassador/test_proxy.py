@@ -399,3 +399,28 @@ def test_unreachable_target_is_an_error_record(pki: Pki) -> None:
         assert end["mamori"]["ambassador"]["peer_spiffe_id"] == CLIENT_ID  # who tried is still recorded
 
     run(go())
+
+
+def test_client_mode_records_the_remote_refusal_of_its_certificate(pki: Pki) -> None:
+    """TLS 1.3 finishes the client's handshake before the server checks the client certificate."""
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec_s, rec_c = Records(), Records()
+        expired = pki.leaf("client", spiffe=CLIENT_ID, **expired_kw())
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec_s) as srv, \
+                ambassador("client", expired, f"127.0.0.1:{srv.bound.port}",  # type: ignore[union-attr]
+                           AllowList.build(uris=(f"spiffe://{TD}/ns/web/*",)), rec_c) as cli:
+            assert await request(cli.bound.port, b"x" * 10) == b""  # type: ignore[union-attr]
+            await settle(cli)
+            await settle(srv)
+        backend.close()
+        assert backend.connections == 0
+        (server_side,) = rec_s.all()
+        assert server_side["mamori"]["ambassador"]["result"] == "denied"
+        client_end = rec_c.ends()[-1]
+        assert client_end["mamori"]["ambassador"]["result"] == "denied", client_end["event"].get("reason")
+        assert "refused by the peer" in client_end["event"]["reason"]
+
+    run(go())

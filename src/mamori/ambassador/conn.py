@@ -188,6 +188,7 @@ class TlsConn(_Buffered):
         self.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._sent_eof = False
         self.unclean_eof = False
+        self._session: tuple[bytes | None, str | None, str | None] = (None, None, None)
 
     # -- protocol callbacks --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -236,6 +237,9 @@ class TlsConn(_Buffered):
                 self.handshake.set_exception(exc)
             return
         self._flush()
+        # Taken now: an alert read right after (TLS 1.3 refusals) leaves the session unusable for queries.
+        c = self.sslobj.cipher()
+        self._session = (self.sslobj.getpeercert(binary_form=True), self.sslobj.version(), c[0] if c else None)
         if not self.handshake.done():
             self.handshake.set_result(None)
         self._pull()
@@ -268,6 +272,8 @@ class TlsConn(_Buffered):
 
     # -- stream interface -------------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error  # the reason the session failed (an alert), not a symptom of it
         if self._sent_eof or self._lost:
             raise ConnectionResetError("write after close")
         view = memoryview(data)
@@ -299,11 +305,10 @@ class TlsConn(_Buffered):
 
     # -- what the flow record says about the session -------------------------------------------
     def peer_der(self) -> bytes | None:
-        return self.sslobj.getpeercert(binary_form=True)
+        return self._session[0]
 
     def version(self) -> str | None:
-        return self.sslobj.version()
+        return self._session[1]
 
     def cipher(self) -> str | None:
-        c = self.sslobj.cipher()
-        return c[0] if c else None
+        return self._session[2]

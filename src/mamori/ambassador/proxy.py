@@ -384,11 +384,15 @@ class Ambassador:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in pending:
                 t.cancel()
-            for t in done:
-                exc = t.exception()
-                if exc is not None and act.forced is None:
+            errors = [e for e in (t.exception() for t in done) if e is not None]
+            if errors and act.forced is None:
+                # TLS 1.3: the server's verdict on our certificate arrives as an alert after our handshake
+                refusals = [e for e in errors if isinstance(e, ssl.SSLError) and _classify(e)[0] == "denied"]
+                if refusals:
+                    flow.result, flow.reason = "denied", f"refused by the peer: {str(refusals[0])[:300]}"
+                else:
+                    exc = errors[0]
                     flow.result, flow.reason = "error", f"{type(exc).__name__}: {str(exc)[:300]}"
-                    break
         except asyncio.CancelledError:
             for t in tasks:
                 t.cancel()
