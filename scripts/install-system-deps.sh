@@ -7,6 +7,7 @@
 #   docker-registry a Distribution registry on 127.0.0.1 for the image and signature tests
 #   debootstrap     a minimal Debian rootfs, the test image whose packages are inventoried
 #   skopeo          an independent peer that writes OCI layouts and checks signatures
+#   python3-apt     apt_pkg, the reference for the dpkg version-ordering differential test
 # No package may start its own service: service starts are denied while installing, and the
 # Docker units are disabled afterwards, so nothing listens on the default sockets.
 set -euo pipefail
@@ -19,6 +20,7 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+/usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || need+=(python3-apt)
 if [ "${#need[@]}" -eq 0 ]; then
     echo "install-system-deps: every test component is already installed"
     exit 0
