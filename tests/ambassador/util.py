@@ -166,6 +166,9 @@ async def ambassador(mode: str, files: Files, target: str, allow: AllowList, rec
         yield amb
     finally:
         await amb.shutdown(1)
+    reasons = [d["event"].get("reason", "") for d in records.all()]
+    internal = [r for r in reasons if r.startswith("internal error")]
+    assert not internal, internal  # an exception escaped the connection handling
 
 
 async def settle(amb: Ambassador, timeout: float = 5) -> None:
