@@ -8,6 +8,7 @@
 #   debootstrap     a minimal Debian rootfs, the test image whose packages are inventoried
 #   skopeo          an independent peer that writes OCI layouts and checks signatures
 #   python3-apt     apt_pkg, the reference for the dpkg version-ordering differential test
+#   stunnel4        the peer of the mTLS ambassador benchmark
 # No package may start its own service: service starts are denied while installing, and the
 # Docker units are disabled afterwards, so nothing listens on the default sockets.
 set -euo pipefail
@@ -21,6 +22,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 /usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || need+=(python3-apt)
+command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 if [ "${#need[@]}" -eq 0 ]; then
     echo "install-system-deps: every test component is already installed"
     exit 0
