@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from mamori.audit.note import Ed25519Signer, Ed25519Verifier, NoteError, check_name, parse_verifier
+from mamori.util.files import read_bounded
 
 MAX_KEY_FILE = 16 * 1024
 _PREFIX = "mamori-key-name:"
@@ -42,13 +43,7 @@ def generate(path: Path, name: str, passphrase: bytes | None = None) -> Ed25519S
 
 
 def load_signer(path: str | Path, passphrase: bytes | None = None) -> Ed25519Signer:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_KEY_FILE:
-        raise KeyFileError(f"key file {path} is larger than {MAX_KEY_FILE} bytes")
+    raw = read_bounded(path, MAX_KEY_FILE, "key file", KeyFileError)
     text = raw.decode("ascii", "replace")
     head, sep, pem = text.partition("-----BEGIN")
     name = ""

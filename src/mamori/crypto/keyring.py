@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from mamori.crypto.errors import KeyUnavailable, SealError
 from mamori.crypto.format import Recipient, b64, unb64
 from mamori.secrets.value import Secret
+from mamori.util.files import read_bounded
 
 PROVIDER = "keyring"
 FORMAT = "mamori-keyring"
@@ -89,13 +90,7 @@ class Keyring:
 
     @classmethod
     def open(cls, path: str, passphrase: Secret) -> Keyring:
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_KEYRING + 1)
-        except OSError as exc:
-            raise KeyringError(f"cannot read keyring {path}: {exc.strerror or exc}") from None
-        if len(raw) > MAX_KEYRING:
-            raise KeyringError(f"keyring {path} is too large")
+        raw = read_bounded(path, MAX_KEYRING, "keyring", KeyringError)
         try:
             doc = json.loads(raw)
             if doc.get("format") != FORMAT or doc.get("version") != 1:

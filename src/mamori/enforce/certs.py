@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mamori.util.files import read_bounded
+
 DEFAULT_DAYS = 90
 DEFAULT_CA_DAYS = 365
 MAX_DAYS = 825  # serving certificate: the CA/Browser Forum's old ceiling, already far from short
@@ -196,14 +198,7 @@ def load_ca(cert_pem: bytes, key_pem: bytes) -> tuple[x509.Certificate, SigningK
 
 def read_pem(path: str | Path, what: str) -> bytes:
     """A PEM file, bounded in size; errors name the file without printing its contents."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_PEM + 1)
-    except OSError as exc:
-        raise CertError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_PEM:
-        raise CertError(f"{what} {path} is larger than {MAX_PEM} bytes")
-    return data
+    return read_bounded(path, MAX_PEM, what, CertError)
 
 
 def serving_bundle(dns: Sequence[str], ips: Sequence[str] = (), days: int = DEFAULT_DAYS,

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mamori.store import outbox
+from mamori.util.files import read_bounded
 
 log = logging.getLogger("mamori.watch.notify")
 
@@ -81,13 +82,7 @@ def check_url(url: str) -> str:
 def read_secret(path: str | None, env_name: str | None = None) -> bytes:
     """The signing secret from ``path`` (trailing newline dropped) or the environment variable ``env_name``."""
     if path:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_SECRET + 1)
-        except OSError as exc:
-            raise NotifyConfigError(f"cannot read webhook secret file {path}: {exc.strerror or exc}") from None
-        if len(data) > MAX_SECRET:
-            raise NotifyConfigError(f"webhook secret file {path} is over {MAX_SECRET} bytes")
+        data = read_bounded(path, MAX_SECRET, "webhook secret file", NotifyConfigError)
         secret = data.rstrip(b"\r\n")
         where = f"file {path}"
     else:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from mamori.pki.errors import PkiError
+from mamori.util.files import read_bounded
 
 CaKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 MAX_FILE = 4 * 1024 * 1024
@@ -53,14 +54,7 @@ def read_passphrase(path: str | None, env: str = PASSPHRASE_ENV) -> bytes:
 
 
 def read_small(path: Path | str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise PkiError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE:
-        raise PkiError(f"{what} {path} is larger than {MAX_FILE} bytes")
-    return data
+    return read_bounded(path, MAX_FILE, what, PkiError)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

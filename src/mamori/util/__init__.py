@@ -1,0 +1,1 @@
+"""Small pieces several parts of mamori need, kept in one place."""
