@@ -13,32 +13,23 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
+
+from mamori.cli.common import fail as _fail
+from mamori.cli.common import failures_exit
 
 EXIT_INVALID, EXIT_ERROR = 1, 2
 MIN_PASSPHRASE = 12
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"mamori: error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
+def _errors() -> contextlib.AbstractContextManager[None]:
     from mamori.pki.errors import PkiError
     from mamori.sign.errors import SignError
 
-    try:
-        yield
-    except (PkiError, SignError) as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+    return failures_exit(PkiError, SignError)
 
 
 def _dir_opt(fn: Any) -> Any:

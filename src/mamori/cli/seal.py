@@ -13,10 +13,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import click
 
+from mamori.cli.common import fail as _fail
+from mamori.cli.common import failures_exit
 from mamori.crypto.errors import SealError
 from mamori.crypto.format import Envelope
 from mamori.crypto.keys import KeyUnwrapper, KeyWrapper
@@ -48,19 +50,8 @@ def _setup_logging() -> None:
         root.addHandler(handler)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"mamori: error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except (SealError, SecretError) as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+def _errors() -> contextlib.AbstractContextManager[None]:
+    return failures_exit(SealError, SecretError)
 
 
 def _context(pairs: tuple[str, ...]) -> dict[str, str] | None:

@@ -11,32 +11,23 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import click
+
+from mamori.cli.common import fail as _fail
+from mamori.cli.common import failures_exit
 
 EXIT_NOT_TRUSTED, EXIT_ERROR = 1, 2
 PASS_ENVS = ("COSIGN_PASSWORD", "MAMORI_SIGN_PASSPHRASE")
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"mamori: error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
+def _errors() -> contextlib.AbstractContextManager[None]:
     from mamori.image.errors import ImageError
     from mamori.pki.errors import PkiError
     from mamori.sign.errors import SignError
 
-    try:
-        yield
-    except (SignError, ImageError, PkiError) as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+    return failures_exit(SignError, ImageError, PkiError)
 
 
 def _passphrase(path: str | None, *, confirm: bool = False) -> bytes:
