@@ -251,6 +251,9 @@ def _register() -> None:
     from mamori.cli.vuln import vuln
 
     cli.add_command(vuln)
+    from mamori.cli.rescan import rescan
+
+    cli.add_command(rescan)
 
 
 _register()
