@@ -89,3 +89,24 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], *words: str) 
     assert "app: running" not in result.stdout
     for leak in (MARKER, PASSPHRASE):
         assert leak not in result.stdout + result.stderr
+
+
+_HSM_SEAL = """
+import sys
+from pathlib import Path
+from mamori.crypto.pkcs11 import Pkcs11Key
+from mamori.secrets import Secret
+from tests.sealed.conftest import seal_dir
+token, label, pin, module, src, dst = sys.argv[1:7]
+key = Pkcs11Key(token, label, Secret(pin), module)
+key.generate()
+seal_dir(Path(src), Path(dst), [key], dict(p.split("=", 1) for p in sys.argv[7:]))
+"""
+
+
+def hsm_seal(token: str, label: str, pin: str, module: str, src: Path, dst: Path, context: dict[str, str]) -> None:
+    """Generate a KEK on the token and seal ``src`` with it, in a fresh process: python-pkcs11 initialises the
+    module once per process, so this process may still see the token directory of an earlier test module."""
+    subprocess.run([sys.executable, "-c", _HSM_SEAL, token, label, pin, module, str(src), str(dst),
+                    *(f"{k}={v}" for k, v in context.items())],
+                   cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True, capture_output=True, timeout=120)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.crypto.test_pkcs11 import MODULE, PIN, TOKEN, key, token  # noqa: F401 - `token` is the fixture
-from tests.sealed.conftest import MARKER, PASSPHRASE, assert_clean_failure, files_containing, planted_app, run, seal_dir
+from tests.crypto.test_pkcs11 import MODULE, PIN, TOKEN, token  # noqa: F401 - `token` is the fixture
+from tests.sealed.conftest import MARKER, PASSPHRASE, assert_clean_failure, files_containing, hsm_seal, planted_app, run
 
 
 def _sealed(tmp_path: Path, label: str) -> tuple[Path, Path]:
-    k = key(label)
-    k.generate()
     app = planted_app(tmp_path)
     bundle = tmp_path / "app.sealed"
-    seal_dir(app, bundle, [k])
+    hsm_seal(TOKEN, label, PIN, MODULE, app, bundle, {})
     shutil.rmtree(app)
     pin = tmp_path / "pin"
     pin.write_text(PIN + "\n")
