@@ -228,3 +228,18 @@ def test_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert r.exit_code == 2 and "Traceback" not in r.output and "cannot reach registry" in r.output
     r = CliRunner().invoke(cli, ["rescan", "--db", db, "--registry", "registry:", "--webhook", "ftp://x"])
     assert r.exit_code == 2 and "http" in r.output
+
+
+def test_every_loops_and_second_round_is_quiet(registry: comp.Registry, tmp_path: Path, blobs: list[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAMORI_HOME", str(tmp_path / "home"))
+    prefix = f"loop{of(str(tmp_path).encode())[7:15]}"
+    push(f"{registry.host}/{prefix}/app:1", {"demo-lib": "1.0-1"})
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    importdb(db, osv(tmp_path / "a1.json", "OSV-RESCAN-1", "demo-lib", "1.0-2"))
+    r = CliRunner().invoke(cli, ["rescan", "--db", db, "--insecure", "--registry", f"registry:{registry.host}/{prefix}",
+                                 "--every", "1", "--runs", "2", "--fail-on", "high"])
+    summaries = [ln for ln in r.stdout.splitlines() if ln.endswith("errors")]
+    assert summaries == ["1 images, 1 new findings, 0 errors", "1 images, 0 new findings, 0 errors"], r.output
+    assert r.exit_code == 0  # the last round had nothing new
+    assert r.stdout.count("NEW ") == 1 and "(downloaded)" in r.stdout and "(stored inventory)" in r.stdout
