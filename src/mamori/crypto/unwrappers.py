@@ -41,12 +41,13 @@ def _keyring(path: str | None, kid: str | None, passphrase_file: str | None) -> 
 
 
 def _vault_client() -> object:
-    from mamori.secrets.providers.vault import VaultClient
+    from mamori.secrets.providers.vault import K8S_TOKEN_PATH, VaultClient
 
     client = VaultClient()
     role = os.environ.get("MAMORI_VAULT_K8S_ROLE")
     if role and not os.environ.get("VAULT_TOKEN"):  # the workload's own identity (service-account token)
-        client.login_kubernetes(role, mount=os.environ.get("MAMORI_VAULT_K8S_MOUNT", "kubernetes"))
+        client.login_kubernetes(role, mount=os.environ.get("MAMORI_VAULT_K8S_MOUNT", "kubernetes"),
+                                jwt_path=os.environ.get("MAMORI_VAULT_K8S_JWT_FILE", K8S_TOKEN_PATH))
     return client
 
 
