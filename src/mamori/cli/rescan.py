@@ -94,7 +94,7 @@ def _round(engine: Any, registries: tuple[str, ...], docker_target: str | None, 
     subjects: list[Subject] = []
     for target in registries:
         try:
-            subjects += registry_subjects(target, options)
+            subjects += registry_subjects(target, options, errors=errors)
         except ImageError as exc:
             errors.append(f"{target}: {exc}")
     docker_host: str | None = None

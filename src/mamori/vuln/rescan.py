@@ -67,16 +67,19 @@ def rescan_one(engine: Engine, subject: Subject, load: Loader, notify: Notifier 
     res = ImageResult(subject)
     try:
         stored = store.get(engine, subject.digest)
-        if stored is None:
+        inv: Inventory | None = None
+        if stored is not None:
+            try:
+                inv = inventory_from_json(stored.inventory)
+            except (TypeError, ValueError, AttributeError):
+                inv = None  # stored by another version of mamori: read the image again
+        if inv is None:
             inv = load(subject.ref)
             res.downloaded = True
             store.save_inventory(engine, subject.digest, subject.ref, inventory_to_json(inv))
-            previous: frozenset[str] = frozenset()
-            res.first_scan = True
-        else:
-            inv = inventory_from_json(stored.inventory)
-            previous = stored.keys or frozenset()
-            res.first_scan = stored.keys is None
+        keys = stored.keys if stored is not None else None
+        previous = keys or frozenset()
+        res.first_scan = keys is None
         res.findings = match_targets(engine, targets_from_inventory(inv)).findings
         res.new = [f for f in res.findings if finding_key(f) not in previous]
         if notify is not None and res.new:

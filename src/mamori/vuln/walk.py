@@ -80,8 +80,13 @@ def _pages(reg: Registry, path: str, field_name: str, limit: int) -> Iterator[st
     raise ImageError(f"registry {reg.host}: more than {MAX_PAGES} pages")
 
 
-def registry_subjects(target: str, options: RegistryOptions, limits: Limits | None = None) -> list[Subject]:
-    """Every tag of every repository under the prefix, grouped by manifest digest."""
+def registry_subjects(target: str, options: RegistryOptions, limits: Limits | None = None,
+                      errors: list[str] | None = None) -> list[Subject]:
+    """Every tag of every repository under the prefix, grouped by manifest digest.
+
+    A repository or tag that cannot be read goes to ``errors`` (when given) and the walk goes on;
+    an unreachable registry or catalog raises :class:`ImageError`.
+    """
     host, prefix = parse_registry_target(target)
     limits = limits or Limits()
     probe = Registry(parse_docker_ref(f"{host}/{prefix or 'library'}/catalog-probe:latest"), options, limits)
@@ -92,15 +97,31 @@ def registry_subjects(target: str, options: RegistryOptions, limits: Limits | No
         probe.close()
     by_digest: dict[str, Subject] = {}
     for repo in sorted(set(repos)):
-        reg = Registry(parse_docker_ref(f"{host}/{repo}:latest"), options, limits)
+        try:
+            reg = Registry(parse_docker_ref(f"{host}/{repo}:latest"), options, limits)
+        except ImageError as exc:
+            _note(errors, exc)
+            continue
         try:
             for tag in sorted(set(_pages(reg, f"/v2/{repo}/tags/list?n={PAGE}", "tags", MAX_TAGS))):
-                _, _, digest = reg.manifest(tag)
+                try:
+                    _, _, digest = reg.manifest(tag)
+                except ImageError as exc:
+                    _note(errors, exc)
+                    continue
                 s = by_digest.setdefault(digest, Subject(digest, f"registry:{host}/{repo}@{digest}"))
                 s.names.append(f"{host}/{repo}:{tag}")
+        except ImageError as exc:
+            _note(errors, exc)
         finally:
             reg.close()
     return list(by_digest.values())
+
+
+def _note(errors: list[str] | None, exc: ImageError) -> None:
+    if errors is None:
+        raise exc
+    errors.append(str(exc))
 
 
 def docker_subjects(client: Any, all_images: bool, running: bool) -> list[Subject]:
