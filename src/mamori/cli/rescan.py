@@ -113,6 +113,7 @@ def _round(engine: Any, registries: tuple[str, ...], docker_target: str | None, 
         except Exception as exc:  # noqa: BLE001 - the SDK's errors become one line
             errors.append(f"docker: {type(exc).__name__}: {str(exc)[:300]}")
     for s in subjects:  # registry images that run here (pulled from that registry)
+        s.platform = platform
         if s.ref.startswith("registry:"):
             s.containers += running_at.get(s.digest, [])
 

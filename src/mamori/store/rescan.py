@@ -18,7 +18,7 @@ from mamori.store.decisions import utc_now
 RESCAN_IMAGES = Table(
     "rescan_images", METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("digest", String(200), nullable=False, unique=True),  # manifest digest (registry) or config digest (daemon)
+    Column("digest", String(200), nullable=False, unique=True),  # manifest or config digest [#platform]
     Column("ref", String(1024), nullable=False),  # where it was last seen
     Column("first_seen", String(40), nullable=False),
     Column("last_scan", String(40)),

@@ -66,7 +66,7 @@ def rescan_one(engine: Engine, subject: Subject, load: Loader, notify: Notifier 
     """Match one image (from the store when its digest is known); never raises for a bad image."""
     res = ImageResult(subject)
     try:
-        stored = store.get(engine, subject.digest)
+        stored = store.get(engine, subject.key)
         inv: Inventory | None = None
         if stored is not None:
             try:
@@ -76,7 +76,7 @@ def rescan_one(engine: Engine, subject: Subject, load: Loader, notify: Notifier 
         if inv is None:
             inv = load(subject.ref)
             res.downloaded = True
-            store.save_inventory(engine, subject.digest, subject.ref, inventory_to_json(inv))
+            store.save_inventory(engine, subject.key, subject.ref, inventory_to_json(inv))
         keys = stored.keys if stored is not None else None
         previous = keys or frozenset()
         res.first_scan = keys is None
@@ -84,7 +84,7 @@ def rescan_one(engine: Engine, subject: Subject, load: Loader, notify: Notifier 
         res.new = [f for f in res.findings if finding_key(f) not in previous]
         if notify is not None and res.new:
             notify(res)
-        store.save_result(engine, subject.digest, subject.ref, {finding_key(f) for f in res.findings})
+        store.save_result(engine, subject.key, subject.ref, {finding_key(f) for f in res.findings})
     except Exception as exc:  # noqa: BLE001 - one bad image is reported on its line, the others go on
         res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}" if str(exc) else type(exc).__name__
     return res

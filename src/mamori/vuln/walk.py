@@ -35,6 +35,12 @@ class Subject:
     ref: str  # what mamori.image.load opens: registry:HOST/REPO@DIGEST or docker:ID
     names: list[str] = field(default_factory=list)  # tags / repo names it is known by
     containers: list[str] = field(default_factory=list)
+    platform: str | None = None  # chosen from a multi-platform index: part of the stored key
+
+    @property
+    def key(self) -> str:
+        """The store key: one index digest holds one inventory per platform."""
+        return f"{self.digest}#{self.platform}" if self.platform else self.digest
 
 
 def parse_registry_target(text: str) -> tuple[str, str]:
