@@ -14,6 +14,10 @@ client is tested against these shapes, taken from the API documentation:
   ``POST /v1/transit/keys/:name/rotate``
 * Kubernetes auth: https://developer.hashicorp.com/vault/api-docs/auth/kubernetes#login
   ``POST /v1/auth/kubernetes/login {"role", "jwt"}`` -> ``{"auth": {"client_token": ..., "policies": [...]}}``
+* Database engine (dynamic credentials):
+  https://developer.hashicorp.com/vault/api-docs/secret/databases#generate-credentials
+  ``GET /v1/database/creds/:name`` -> ``{"lease_id": "database/creds/:name/<id>", "lease_duration": 3600,
+  "renewable": true, "data": {"username": "v-...", "password": "..."}}``
 * Errors:      https://developer.hashicorp.com/vault/api-docs#error-response
   ``{"errors": ["permission denied"]}`` with 403, 404 ``{"errors": []}`` for a missing path, 400 for bad input.
 
@@ -46,6 +50,8 @@ class VaultState:
     transit: dict[str, list[bytes]] = field(default_factory=dict)  # key name -> AES keys (v1, v2, ...)
     k8s_roles: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # role -> (jwt, prefixes)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
+    db_roles: set[str] = field(default_factory=set)  # database engine roles that issue credentials
+    issued: list[tuple[str, str]] = field(default_factory=list)  # (username, password) handed out
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def kv_put(self, path: str, data: dict[str, Any], mount: str = "secret") -> int:
@@ -141,6 +147,17 @@ class _Handler(BaseHTTPRequestHandler):
                                         "created_time": "2026-11-26T00:00:00Z", "custom_metadata": None,
                                         "deletion_time": "", "destroyed": False, "version": v}},
                                     "wrap_info": None, "warnings": None, "auth": None})
+        m = re.fullmatch(r"database/creds/([^/]+)", path)
+        if m and method == "GET":
+            if m.group(1) not in self.state.db_roles:
+                return self._send(400, {"errors": [f'unknown role: {m.group(1)}']})
+            user, password = f"v-k8s-{m.group(1)}-{uuid.uuid4().hex[:8]}", base64.urlsafe_b64encode(
+                os.urandom(18)).decode()
+            self.state.issued.append((user, password))
+            return self._send(200, {"request_id": uuid.uuid4().hex, "lease_id": f"database/creds/{m.group(1)}/"
+                                    f"{uuid.uuid4().hex}", "renewable": True, "lease_duration": 3600,
+                                    "data": {"username": user, "password": password}, "wrap_info": None,
+                                    "warnings": None, "auth": None})
         m = re.fullmatch(r"transit/(encrypt|decrypt|rewrap|datakey/plaintext|keys)/([^/]+)(/rotate)?", path)
         if not m or method != "POST":
             return self._send(404, {"errors": []})

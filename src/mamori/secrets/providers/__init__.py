@@ -1,5 +1,5 @@
 """Secret providers: remote secret managers behind the :class:`mamori.secrets.SecretProvider` interface."""
 
-from mamori.secrets.providers.vault import VaultClient, VaultError, VaultKV
+from mamori.secrets.providers.vault import VaultClient, VaultDatabase, VaultError, VaultKV
 
-__all__ = ["VaultClient", "VaultError", "VaultKV"]
+__all__ = ["VaultClient", "VaultDatabase", "VaultError", "VaultKV"]

@@ -139,6 +139,20 @@ class VaultClient:
         return data, int(meta.get("version") or 0)
 
     # --- transit ----------------------------------------------------------------------------
+    def database_creds(self, role: str, *, mount: str = "database") -> tuple[dict[str, Any], str, int]:
+        """Fresh credentials from the database secrets engine: (data, lease id, lease seconds).
+
+        ``GET /v1/<mount>/creds/<role>`` creates a user in the database for this caller only,
+        valid for the lease; nothing is stored beforehand, so nothing can leak beforehand.
+        """
+        body = self._request("GET", f"{_path(mount)}/creds/{_path(role)}")
+        data = body.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("password"), str):
+            raise VaultError(f"database/creds/{role}: answer without credentials")
+        lease = body.get("lease_id")
+        duration = body.get("lease_duration")
+        return data, lease if isinstance(lease, str) else "", duration if isinstance(duration, int) else 0
+
     def transit_encrypt(self, key: str, plaintext: bytes, *, mount: str = "transit") -> str:
         body = self._request("POST", f"{_path(mount)}/encrypt/{_path(key)}",
                              {"plaintext": base64.b64encode(plaintext).decode()})
@@ -207,3 +221,30 @@ class VaultKV:
         if not isinstance(value, str):
             value = json.dumps(value)
         return value.encode("utf-8"), str(version)
+
+
+class VaultDatabase:
+    """A :class:`~mamori.secrets.SecretProvider` of *dynamic* database credentials.
+
+    ``db-password`` asks the database engine for role ``db-password`` (or ``roles[name]``) and
+    returns the generated password; the username is in :attr:`last_username`. The version is
+    the lease id, so a store re-fetching after its TTL gets a new credential.
+    """
+
+    def __init__(self, client: VaultClient, *, mount: str = "database", roles: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.mount = mount
+        self.roles = dict(roles or {})
+        self.label = f"vault:{mount}/creds/"
+        self.last_username: dict[str, str] = {}
+
+    def fetch(self, name: str) -> tuple[bytes, str] | None:
+        role = self.roles.get(name, name)
+        try:
+            data, lease, _ = self.client.database_creds(role, mount=self.mount)
+        except VaultError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        self.last_username[name] = str(data.get("username", ""))
+        return str(data["password"]).encode("utf-8"), lease
