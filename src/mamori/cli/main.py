@@ -68,19 +68,12 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | No
     """Scan Dockerfiles, Compose files, Kubernetes manifests (files or directories) and docker://[HOST]."""
     from dataclasses import replace
 
-    from mamori.policy.config import ConfigError, Policy, find_config, load_policy
+    from mamori.cli.common import load_cli_policy
     from mamori.policy.engine import active_rules, decide
     from mamori.report import render
     from mamori.scan import load_paths
 
-    path = config or (None if no_config else find_config("."))
-    try:
-        policy = load_policy(path) if path else Policy()
-    except ConfigError as exc:
-        click.echo(f"mamori: policy error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    if fail_on:
-        policy = replace(policy, fail_on=Severity.parse(fail_on))
+    policy, _ = load_cli_policy(config, no_config, fail_on)
     if skip_rule:
         policy = replace(policy, disable=policy.disable + skip_rule)
     if only_rules:

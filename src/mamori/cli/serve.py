@@ -7,18 +7,7 @@ import sys
 
 import click
 
-from mamori.policy.config import Policy
-
-
-def _policy(config: str | None, no_config: bool) -> tuple[Policy, str | None]:
-    from mamori.policy.config import ConfigError, find_config, load_policy
-
-    path = config or (None if no_config else find_config("."))
-    try:
-        return (load_policy(path) if path else Policy()), path
-    except ConfigError as exc:
-        click.echo(f"mamori: policy error: {exc}", err=True)
-        sys.exit(2)
+from mamori.cli.common import load_cli_policy
 
 
 def _hostport(value: str) -> tuple[str, int]:
@@ -84,7 +73,7 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
         raise click.UsageError("--audit-db serves POST /v1/logs on the --listen address: drop --no-webhook")
     configure_logging(log_level, access_log)
     log = logging.getLogger("mamori.server")
-    policy, path = _policy(config, no_config)
+    policy, path = load_cli_policy(config, no_config)
     recorder = None
     if not no_record:
         from sqlalchemy.exc import SQLAlchemyError

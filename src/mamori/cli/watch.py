@@ -107,7 +107,7 @@ def watch(target: str | None, config: str | None, no_config: bool, db: str | Non
     import logging
     import signal
 
-    from mamori.cli.serve import _policy
+    from mamori.cli.common import load_cli_policy
     from mamori.live.notify import NotifyConfigError, Retry, Webhook, check_url, read_secret
     from mamori.live.watch import Watcher, WatchOptions
 
@@ -133,7 +133,7 @@ def watch(target: str | None, config: str | None, no_config: bool, db: str | Non
         raise click.UsageError("the same --webhook is given twice")
     opts = WatchOptions(target=target, actions=wanted, filters=_filters(filters), since=_since(since),
                         baseline=baseline, watch_paths=_watch_paths(watch_paths), drift_interval=drift_interval)
-    policy, _path = _policy(config, no_config)
+    policy, _path = load_cli_policy(config, no_config)
     engine = _store(db)
     watcher = Watcher(engine, policy, opts, tuple(hooks),
                       Retry(max_attempts=max_attempts, max_age=max_age, base=retry_base, cap=retry_cap,
