@@ -7,11 +7,13 @@ fail under ``CI=true`` and skip elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -91,6 +93,16 @@ def start(*extra: str, root: Path | None = None, timeout: float = 60) -> Daemon:
         time.sleep(0.2)
     daemon.stop()
     unavailable(f"dockerd did not answer within {timeout:.0f} s: {log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running(*extra: str) -> Iterator[Daemon]:
+    """A private daemon for the ``with`` block (a test module's or session's fixture)."""
+    daemon = start(*extra)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 def busybox_image(daemon: Daemon, tag: str = "mamori-test/busybox:1") -> str:

@@ -34,9 +34,8 @@ def no_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[dockerd.Daemon]:
-    d = dockerd.start()
-    yield d
-    d.stop()
+    with dockerd.running() as d:
+        yield d
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,8 @@ def no_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[dockerd.Daemon]:
-    d = dockerd.start()
-    yield d
-    d.stop()
+    with dockerd.running() as d:
+        yield d
 
 
 def _build(daemon: dockerd.Daemon, ctx: Path, tag: str) -> None:

@@ -20,9 +20,8 @@ from tests.rescan.test_rescan import OS_RELEASE, _status, importdb, osv
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[dockerd.Daemon]:
-    d = dockerd.start()
-    yield d
-    d.stop()
+    with dockerd.running() as d:
+        yield d
 
 
 def build(daemon: dockerd.Daemon, tag: str, packages: dict[str, str]) -> str:

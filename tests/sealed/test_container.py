@@ -31,11 +31,8 @@ IMAGE = "mamori-test/sealed-runtime:1"
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[dockerd.Daemon]:
-    d = dockerd.start()
-    try:
+    with dockerd.running() as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

@@ -151,11 +151,8 @@ class Watch:
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[dockerd.Daemon]:
-    d = dockerd.start()
-    try:
+    with dockerd.running() as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="session")
