@@ -106,6 +106,7 @@ def main() -> None:
             print(f"{name}: mamori {len(m)} packages, median {statistics.median(times['mamori']):.2f} s; "
                   f"trivy {len(t)} packages, median {statistics.median(times['trivy']):.2f} s; "
                   f"both {len(m & t)}, only mamori {len(m - t)}, only trivy {len(t - m)}")
+            print("  runs: " + "; ".join(f"{k} " + " ".join(f"{x:.2f}" for x in v) for k, v in times.items()))
             for label, diff in (("only mamori", m - t), ("only trivy", t - m)):
                 for p in sorted(diff)[:10]:
                     print(f"  {label}: {p}")
