@@ -328,10 +328,7 @@ def _capture(view: FsView, stream: LayerStream, m: tarfile.TarInfo, path: str, c
         probes = []
     if not keep and not probes:
         return None, {}
-    fh = stream.tar.extractfile(m)
-    if fh is None:
-        return None, {}
-    data = fh.read()
+    data = stream.member_data(m)
     summaries: dict[str, object] = {}
     for p in probes:
         try:

@@ -231,6 +231,19 @@ class LayerStream:
             raise
         self.what = what
 
+    def member_data(self, m: tarfile.TarInfo) -> bytes:
+        """The current member's bytes, read straight from the buffer (tarfile's ExFileObject is ~8 KiB reads).
+
+        Sparse members, or a member that is not the one just read, go through ``extractfile``.
+        """
+        if m.sparse is None and self._bounded.tell() == m.offset_data:
+            data = self._bounded.read(m.size)
+            if len(data) != m.size:
+                raise tarfile.ReadError("unexpected end of data")
+            return data
+        fh = self.tar.extractfile(m)
+        return fh.read() if fh is not None else b""
+
     @property
     def uncompressed(self) -> int:
         return self._bounded.count
