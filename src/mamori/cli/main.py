@@ -24,7 +24,47 @@ FORMATS = ("text", "json", "sarif", "junit")
 SEVERITIES = [s.name.lower() for s in Severity]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Command groups in their own modules, imported only when asked for: `mamori scan` does not pay
+# for the web server, the database layer or the crypto libraries of the other commands.
+LAZY = {
+    "admission": "mamori.cli.admission:admission",
+    "ambassador": "mamori.cli.ambassador:ambassador",
+    "authz": "mamori.cli.authz:authz",
+    "decisions": "mamori.cli.serve:decisions",
+    "drift": "mamori.cli.watch:drift",
+    "events": "mamori.cli.watch:events",
+    "image": "mamori.cli.image:image",
+    "log": "mamori.cli.log:log_group",
+    "netpol": "mamori.cli.netpol:netpol",
+    "notifications": "mamori.cli.watch:notifications",
+    "pki": "mamori.cli.pki:pki",
+    "rescan": "mamori.cli.rescan:rescan",
+    "seal": "mamori.cli.seal:seal",
+    "serve": "mamori.cli.serve:serve",
+    "sign": "mamori.cli.sign:sign",
+    "unseal": "mamori.cli.seal:unseal",
+    "verify": "mamori.cli.sign:verify",
+    "vuln": "mamori.cli.vuln:vuln",
+    "watch": "mamori.cli.watch:watch",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mamori")
 def cli() -> None:
     """mamori - the CSA secure container architecture, checked from commit to forensics."""
@@ -211,45 +251,6 @@ def rules_markdown(rules: list[Rule]) -> str:
     return chr(10).join(lines)
 
 
-def _register() -> None:
-    """Sub-command groups live in their own modules."""
-    from mamori.cli.admission import admission
-    from mamori.cli.authz import authz
-    from mamori.cli.serve import decisions, serve
-    from mamori.cli.watch import drift, events, notifications, watch
-
-    for cmd in (serve, decisions, admission, authz, watch, events, notifications, drift):
-        cli.add_command(cmd)
-    from mamori.cli.seal import seal, unseal
-
-    cli.add_command(seal)
-    cli.add_command(unseal)
-    from mamori.cli.log import log_group
-
-    cli.add_command(log_group)
-    from mamori.cli.image import image
-
-    cli.add_command(image)
-    from mamori.cli.pki import pki
-    from mamori.cli.sign import sign, verify
-
-    for sub in (pki, sign, verify):
-        cli.add_command(sub)
-    from mamori.cli.netpol import netpol
-
-    cli.add_command(netpol)
-    from mamori.cli.ambassador import ambassador
-
-    cli.add_command(ambassador)
-    from mamori.cli.vuln import vuln
-
-    cli.add_command(vuln)
-    from mamori.cli.rescan import rescan
-
-    cli.add_command(rescan)
-
-
-_register()
 
 
 def main() -> None:
