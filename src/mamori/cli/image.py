@@ -151,27 +151,18 @@ def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, conf
 
     Exit codes as `mamori scan`: 0 nothing at or above --fail-on, 1 findings, 2 unreadable image or policy.
     """
-    from dataclasses import replace
     from datetime import date
 
+    from mamori.cli.common import load_cli_policy
     from mamori.cli.main import EXIT_FINDINGS, EXIT_OK, _write
     from mamori.image import ImageError, RegistryOptions, parse_platform
     from mamori.image.auth import Credentials
     from mamori.image.contents import load_with_contents
     from mamori.image.model import config_scan, reconstruct
-    from mamori.model import Severity
-    from mamori.policy.config import ConfigError, Policy, find_config, load_policy
     from mamori.policy.engine import active_rules, decide
     from mamori.report import render
 
-    path = config or (None if no_config else find_config("."))
-    try:
-        policy = load_policy(path) if path else Policy()
-    except ConfigError as exc:
-        click.echo(f"mamori: policy error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    if fail_on:
-        policy = replace(policy, fail_on=Severity.parse(fail_on))
+    policy, _ = load_cli_policy(config, no_config, fail_on)
     import os
 
     creds = None
