@@ -1,8 +1,8 @@
-"""CVSS v3.0/v3.1 base scores computed from the vector with the specification's formula.
+"""CVSS scores computed from the vector: v3.0/v3.1 with the specification's formula, v4.0 with FIRST's
+MacroVector lookup and interpolation (through the pinned ``cvss`` package, which carries FIRST's tables).
 
 Advisories carry vectors, not always scores, and scores copied between databases drift; the
-vector is the fact, so the score is computed here. CVSS v4 scoring needs the MacroVector lookup
-tables of the v4 specification and is not implemented: a v4-only record keeps the source's own rating.
+vector is the fact, so the score is computed here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Cvss:
     version: str
     vector: str
     score: float
+    nomenclature: str = "CVSS-B"  # v4: CVSS-B, -BT, -BE or -BTE after the metric groups the vector sets
 
     @property
     def rating(self) -> str:
@@ -95,3 +96,42 @@ def score_v3(vector: str) -> Cvss:
     else:
         base = roundup(min(impact + expl, 10))
     return Cvss(version, vector.strip(), base)
+
+
+MAX_VECTOR = 400  # every v4 metric set once is about 300 characters
+_V4_BASE = ("AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA")
+_V4_THREAT = ("E",)
+_V4_ENV = ("CR", "IR", "AR", "MAV", "MAC", "MAT", "MPR", "MUI", "MVC", "MVI", "MVA", "MSC", "MSI", "MSA")
+
+
+def score_v4(vector: str) -> Cvss:
+    """The score of a CVSS v4.0 vector as FIRST's calculator gives it (MacroVector + interpolation).
+
+    Threat and environmental metrics in the vector are applied, as the specification scores the
+    vector it is given; ``nomenclature`` says which groups were set (CVSS-B when only base metrics).
+    """
+    if not isinstance(vector, str) or len(vector) > MAX_VECTOR:
+        raise CvssError("not a CVSS vector")
+    v = vector.strip()
+    if not v.startswith("CVSS:4.0/"):
+        raise CvssError(f"not a CVSS v4.0 vector: {v[:60]!r}")
+    from cvss import CVSS4  # type: ignore[import-untyped]  # untyped, and only needed for v4 vectors
+    from cvss.exceptions import CVSSError  # type: ignore[import-untyped]
+
+    try:
+        c = CVSS4(v)
+        base = float(c.base_score)
+    except CVSSError as e:
+        raise CvssError(f"bad CVSS v4.0 vector: {str(e)[:120]}") from None
+    except (ValueError, KeyError, TypeError, ArithmeticError):
+        raise CvssError(f"bad CVSS v4.0 vector: {v[:60]!r}") from None
+    set_ = {p.partition(":")[0] for p in v.split("/")[1:] if not p.endswith(":X")}
+    name = "CVSS-B" + ("T" if set_ & set(_V4_THREAT) else "") + ("E" if set_ & set(_V4_ENV) else "")
+    return Cvss("4.0", v, base, name)
+
+
+def score(vector: str) -> Cvss:
+    """Any supported vector: ``CVSS:4.0/...`` or ``CVSS:3.x/...``."""
+    if isinstance(vector, str) and vector.strip().startswith("CVSS:4.0/"):
+        return score_v4(vector)
+    return score_v3(vector)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from mamori.store.vulndb import VULN_AFFECTED, VULN_RECORDS
 from mamori.vuln import versions
-from mamori.vuln.cvss import CvssError, score_v3
+from mamori.vuln.cvss import MAX_VECTOR, Cvss, CvssError, rating, score_v3, score_v4
 from mamori.vuln.targets import Target, targets_from_inventory
 
 STATES = ("fixed", "not-fixed", "deferred", "minor", "wont-fix", "not-affected")
@@ -150,21 +150,25 @@ def affected_entry(eco: str, v: str, data: dict[str, Any]) -> tuple[bool, str | 
 
 def _severity(sev: list[dict[str, Any]], data: dict[str, Any], dbs: dict[str, Any]) -> tuple[
         str, float | None, str | None, str | None]:
-    """(severity, computed score, vector, the source's own rating)."""
-    score = vector = None
+    """(severity, computed score, vector, the source's own rating): a v4 vector decides, else v3, else
+    the source's rating; a vector that does not parse is passed over, never guessed from."""
+    v3: Cvss | None = None
+    v4: Cvss | None = None
+    shown: str | None = None
     own: str | None = None
     for s in list(sev) + list(data.get("severity") or []):
         if not isinstance(s, dict):
             continue
         t, sc = s.get("type"), s.get("score")
-        if t == "CVSS_V3" and isinstance(sc, str) and score is None:
+        if t in ("CVSS_V3", "CVSS_V4") and isinstance(sc, str):
+            shown = shown or sc.strip()[:MAX_VECTOR]
             try:
-                c = score_v3(sc)
-                score, vector = c.score, c.vector
+                if t == "CVSS_V4" and v4 is None:
+                    v4 = score_v4(sc)
+                elif t == "CVSS_V3" and v3 is None:
+                    v3 = score_v3(sc)
             except CvssError:
                 pass
-        elif t == "CVSS_V4" and isinstance(sc, str) and vector is None:
-            vector = sc  # v4 scoring not implemented: kept for display, the source rating decides
         elif t == "Ubuntu" and isinstance(sc, str):
             own = sc.lower()
     es = data.get("ecosystem_specific") if isinstance(data.get("ecosystem_specific"), dict) else {}
@@ -172,14 +176,13 @@ def _severity(sev: list[dict[str, Any]], data: dict[str, Any], dbs: dict[str, An
                  (es or {}).get("ubuntu_priority")):
         if isinstance(cand, str) and cand and own is None:
             own = cand.lower()
-    if score is not None:
-        from mamori.vuln.cvss import rating
-
-        r = rating(score)
-        return ("negligible" if r == "none" else r), score, vector, own
+    best = v4 or v3
+    if best is not None:
+        r = rating(best.score)
+        return ("negligible" if r == "none" else r), best.score, best.vector, own
     if own:
-        return _RATING.get(own.rstrip("*").strip(), "unknown"), None, vector, own
-    return "unknown", None, vector, own
+        return _RATING.get(own.rstrip("*").strip(), "unknown"), None, shown, own
+    return "unknown", None, shown, own
 
 
 # ---------------------------------------------------------------- matching
@@ -280,7 +283,8 @@ def _merge(group: list[VulnFinding]) -> VulnFinding:
                 ids.append(i)
     primary = next((i for i in ids if i.startswith("CVE-")), ids[0])
     scored = [f for f in group if f.score is not None]
-    top = max(scored, key=lambda f: f.score or 0.0) if scored else best
+    # a v4 score wins over v3 copies of the same vulnerability, then the highest score
+    top = max(scored, key=lambda f: ((f.vector or "").startswith("CVSS:4.0/"), f.score or 0.0)) if scored else best
     return replace(
         best, id=primary, aliases=tuple(i for i in ids if i != primary),
         severity=top.severity if scored else max((f.severity for f in group), key=SEVERITIES.index),
