@@ -1,4 +1,4 @@
-"""``mamori sign REF`` / ``mamori sign keygen`` / ``mamori verify REF``: cosign-compatible image signatures.
+"""``mamori sign REF`` / ``mamori sign keygen`` / ``mamori verify REF``: cosign and GPG image signatures.
 
 Errors are one line on stderr and exit 2; ``verify`` exits 1 when the image is not trusted.
 Passphrases come from ``--passphrase-file``, ``$COSIGN_PASSWORD`` (as cosign) or
@@ -83,12 +83,12 @@ class _SignGroup(click.Group):
 
 @click.group(cls=_SignGroup)
 def sign() -> None:
-    """Sign images cosign-style: `mamori sign REF --key cosign.key`, `mamori sign keygen`."""
+    """Sign images: `mamori sign REF --key cosign.key`, `mamori sign REF --gpg-key FPR --lookaside DIR`, `keygen`."""
 
 
 @sign.command(name="image")
 @click.argument("ref")
-@click.option("--key", "key_path", required=True, metavar="FILE|pkcs11:URI",
+@click.option("--key", "key_path", metavar="FILE|pkcs11:URI",
               help="Private key: cosign's encrypted PEM, a PKCS#8 key from `mamori pki issue`, or an HSM key "
                    "pkcs11:token=T;object=L[?module-path=...] (PIN from $MAMORI_PKCS11_PIN[_FILE]).")
 @click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True),
@@ -98,13 +98,43 @@ def sign() -> None:
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Extra claim in the payload's optional section (repeatable).")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), help="Key passphrase file.")
+@click.option("--gpg-key", metavar="KEYID",
+              help="GPG simple signing instead (containers/image format, skopeo `signedBy`): sign with this "
+                   "GnuPG key (fingerprint, key id or user id) into --lookaside.")
+@click.option("--gpg-home", type=click.Path(file_okay=False, exists=True),
+              help="GnuPG home directory holding the secret key (default $GNUPGHOME, ~/.gnupg).")
+@click.option("--lookaside", metavar="DIR",
+              help="Lookaside directory for GPG signatures (<repo>@sha256=<hex>/signature-N; file:// URL accepted).")
+@click.option("--sign-identity", metavar="REF",
+              help="The docker-reference the payload names, as skopeo's flag (default: cosign the repository, "
+                   "GPG REF itself with its tag). Needed for policy.json matchRepoDigestOrExact/matchExact.")
 @registry_options
-def sign_image(ref: str, key_path: str, cert_path: str | None, chain_path: str | None, annotations: tuple[str, ...],
-               passphrase_file: str | None, ca_file: str | None, insecure: bool, username: str | None) -> None:
-    """Sign the manifest REF resolves to; the signature is appended to its sha256-<hex>.sig."""
+def sign_image(ref: str, key_path: str | None, cert_path: str | None, chain_path: str | None,
+               annotations: tuple[str, ...], passphrase_file: str | None, gpg_key: str | None, gpg_home: str | None,
+               lookaside: str | None, sign_identity: str | None, ca_file: str | None, insecure: bool,
+               username: str | None) -> None:
+    """Sign the manifest REF resolves to: cosign (--key; appended to its sha256-<hex>.sig) or GPG (--gpg-key)."""
     from mamori.sign.keys import load_private
     from mamori.sign.signer import sign_image as do_sign
 
+    if bool(key_path) == bool(gpg_key):
+        raise click.UsageError("give exactly one of --key (cosign format) and --gpg-key (GPG simple signing)")
+    if gpg_key:
+        if not lookaside:
+            raise click.UsageError("--gpg-key needs --lookaside DIR (where skopeo/podman read signatures)")
+        if cert_path or chain_path or annotations:
+            raise click.UsageError("--cert, --chain and --annotation are for cosign signatures (--key)")
+        from mamori.sign.simple import sign_image as gpg_sign
+
+        with _errors():
+            done = gpg_sign(ref, gpg_key, _options(ca_file, insecure, username), lookaside, home=gpg_home,
+                           passphrase_file=passphrase_file, sign_identity=sign_identity)
+        click.echo(f"signed {done.digest} as {done.identity} with GPG key {done.fingerprint}: {done.path}"
+                   + ("" if done.appended else " (this signature was already there)"))
+        return
+    if gpg_home or lookaside:
+        raise click.UsageError("--gpg-home and --lookaside are for GPG signatures (--gpg-key)")
+    assert key_path is not None
     extra: dict[str, str] = {}
     for pair in annotations:
         k, sep, v = pair.partition("=")
@@ -125,7 +155,7 @@ def sign_image(ref: str, key_path: str, cert_path: str | None, chain_path: str |
             key = load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
         signer: Signer = key
         res = do_sign(ref, signer, _options(ca_file, insecure, username), cert_pem=_read_text(cert_path, "certificate"),
-                      chain_pem=_read_text(chain_path, "chain"), annotations=extra or None)
+                      chain_pem=_read_text(chain_path, "chain"), annotations=extra or None, identity=sign_identity)
     click.echo(f"signed {res.digest}: {res.sig_ref} now holds {res.signatures} signature(s)"
                + ("" if res.appended else " (this signature was already there)"))
 
@@ -184,18 +214,29 @@ def keygen(prefix: str, label: str, passphrase_file: str | None, force: bool, pk
 @click.option("--min-signatures", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Distinct verified signers needed.")
 @click.option("--any-repository", is_flag=True, help="Accept payloads naming another repository (copied images).")
+@click.option("--gpg-keyring", type=click.Path(dir_okay=False, exists=True),
+              help="Also count GPG simple signatures made by a key of this keyring (gpg --export [--armor]).")
+@click.option("--lookaside", metavar="DIR", help="Where the GPG signatures are (file:// URL accepted).")
+@click.option("--signed-identity", type=click.Choice(("repository", "repo-digest-or-exact", "exact")),
+              help="How the signed docker-reference must match REF (policy.json matchRepository / "
+                   "matchRepoDigestOrExact / matchExact). Default: repository for cosign, "
+                   "repo-digest-or-exact for GPG.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @registry_options
 def verify(ref: str, keys: tuple[str, ...], pki_dir: str | None, roots: tuple[str, ...], crls: tuple[str, ...],
            identities: tuple[str, ...], required: tuple[str, ...], min_signatures: int, any_repository: bool,
+           gpg_keyring: str | None, lookaside: str | None, signed_identity: str | None,
            fmt: str, ca_file: str | None, insecure: bool, username: str | None) -> None:
-    """Verify REF's cosign signatures: exit 0 trusted, 1 not trusted, 2 error."""
+    """Verify REF's cosign and/or GPG signatures: exit 0 trusted, 1 not trusted, 2 error."""
     from mamori.sign.config import build_policy
     from mamori.sign.verifier import verify_image
 
+    if any_repository and signed_identity:
+        raise click.UsageError("--any-repository and --signed-identity contradict each other")
     with _errors():
         policy = build_policy(keys=keys, pki=pki_dir, roots=roots, crls=crls, identities=identities,
-                              required=required, min_signatures=min_signatures, match_repository=not any_repository)
+                              required=required, min_signatures=min_signatures, match_repository=not any_repository,
+                              gpg_keyring=gpg_keyring, lookaside=lookaside, signed_identity=signed_identity)
     report = verify_image(ref, policy, _options(ca_file, insecure, username))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -14,6 +14,7 @@ from typing import Any
 from mamori.sign.errors import SignError
 
 COSIGN_TYPE = "cosign container image signature"
+ATOMIC_TYPE = "atomic container signature"  # containers/image GPG simple signing (containers-signature.5)
 MAX_PAYLOAD = 64 * 1024
 
 
@@ -41,15 +42,16 @@ def _go_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def build(docker_reference: str, digest: str, optional: dict[str, Any] | None = None) -> bytes:
+def build(docker_reference: str, digest: str, optional: dict[str, Any] | None = None, *,
+          type_: str = COSIGN_TYPE) -> bytes:
     text = ('{"critical":{"identity":{"docker-reference":' + _go_string(docker_reference) + '},'
             '"image":{"docker-manifest-digest":' + _go_string(digest) + '},'
-            '"type":' + _go_string(COSIGN_TYPE) + '},"optional":' +
+            '"type":' + _go_string(type_) + '},"optional":' +
             (_go_value(optional) if optional else "null") + "}")
     return text.encode()
 
 
-def parse(data: bytes) -> Payload:
+def parse(data: bytes, *, type_: str = COSIGN_TYPE) -> Payload:
     """Parse strictly enough that a payload cannot say two things (as containers/image does)."""
     if len(data) > MAX_PAYLOAD:
         raise SignError("signature payload is too large")
@@ -62,8 +64,8 @@ def parse(data: bytes) -> Payload:
     crit = doc["critical"]
     if not isinstance(crit, dict) or set(crit) != {"identity", "image", "type"}:
         raise SignError("signature payload: critical must hold exactly identity, image and type")
-    if crit["type"] != COSIGN_TYPE:
-        raise SignError(f"signature payload: type is {str(crit['type'])[:60]!r}, not {COSIGN_TYPE!r}")
+    if crit["type"] != type_:
+        raise SignError(f"signature payload: type is {str(crit['type'])[:60]!r}, not {type_!r}")
     image, ident = crit["image"], crit["identity"]
     if not isinstance(image, dict) or set(image) != {"docker-manifest-digest"} or \
             not isinstance(image["docker-manifest-digest"], str):

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mamori.image.errors import ImageError
 from mamori.image.reference import parse_docker_ref
 from mamori.image.registry import RegistryOptions
 from mamori.sign import algorithms, layout, payload
@@ -57,8 +58,15 @@ def _check_cert_matches(key: Signer, cert_pem: str) -> None:
 
 
 def sign_image(ref: str, key: PrivateKey | Signer, options: RegistryOptions, *, cert_pem: str | None = None,
-               chain_pem: str | None = None, annotations: dict[str, str] | None = None) -> SignResult:
+               chain_pem: str | None = None, annotations: dict[str, str] | None = None,
+               identity: str | None = None) -> SignResult:
+    """``identity``: the payload's docker-reference; default the repository without a tag, as cosign."""
     dref = parse_docker_ref(ref)
+    if identity is not None:
+        try:
+            parse_docker_ref(identity)
+        except ImageError:
+            raise SignError(f"signed identity {identity[:120]!r} is not an image reference") from None
     signer: Signer = KeySigner(key) if isinstance(key, PRIVATE_KEY_TYPES) else key
     if cert_pem:
         _check_cert_matches(signer, cert_pem)
@@ -67,7 +75,8 @@ def sign_image(ref: str, key: PrivateKey | Signer, options: RegistryOptions, *, 
     reg = PushRegistry(dref, options)
     try:
         _, _, digest = reg.manifest(dref.reference)  # explicit tag -> digest (verified when pinned)
-        body = payload.build(f"{dref.registry}/{dref.repository}", digest, dict(annotations) if annotations else None)
+        body = payload.build(identity or f"{dref.registry}/{dref.repository}", digest,
+                             dict(annotations) if annotations else None)
         sig = base64.b64encode(signer.sign(body)).decode("ascii")
         tag = layout.sig_tag(digest)
         existing = reg.manifest_if_any(tag)

@@ -21,8 +21,9 @@ from mamori.image.errors import ImageError
 from mamori.image.reference import DockerRef, parse_docker_ref
 from mamori.image.registry import RegistryOptions
 from mamori.pki.verify import verify_chain
-from mamori.sign import algorithms, layout, payload
+from mamori.sign import algorithms, identity, layout, payload
 from mamori.sign.errors import SignError
+from mamori.sign.gpg import Keyring
 from mamori.sign.keys import PublicKey, key_id
 from mamori.sign.registry_push import PushRegistry
 
@@ -38,6 +39,10 @@ class TrustPolicy:
     when its SAN is one of these (key signatures: when the key's name or id is). ``required``:
     signers that must all be among the verified ones. ``min_signatures``: distinct signers needed.
     ``match_repository``: the payload's docker-reference must name the same repository.
+    ``gpg_keyring``/``lookaside``: GPG simple signatures (containers/image) are read from this
+    lookaside directory and count when made by a primary key of the keyring (signer = fingerprint).
+    ``signed_identity``: a :mod:`mamori.sign.identity` rule for the docker-reference; None = the
+    format's own default (cosign: ``repository``; GPG: ``repo-digest-or-exact``, as policy.json).
     """
 
     keys: dict[str, PublicKey] = field(default_factory=dict)
@@ -48,6 +53,9 @@ class TrustPolicy:
     required: tuple[str, ...] = ()
     min_signatures: int = 1
     match_repository: bool = True
+    gpg_keyring: Keyring | None = None
+    lookaside: str | None = None
+    signed_identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,10 @@ def _check_layer(layer: layout.Layer, body: bytes, digest: str, dref: DockerRef,
     want_repo = f"{dref.registry}/{dref.repository}"
     if policy.match_repository and _repo_of(p.docker_reference) != want_repo:
         return None, f"the payload names repository {p.docker_reference[:120]!r}, not {want_repo}"
+    if policy.match_repository and policy.signed_identity not in (None, "repository"):
+        wrong = identity.check(policy.signed_identity, p.docker_reference, dref)
+        if wrong:
+            return None, wrong
     if not layer.signature or len(layer.signature) > MAX_SIG:
         return None, "no signature annotation"
     try:
@@ -159,21 +171,36 @@ def verify_image(ref: str, policy: TrustPolicy, options: RegistryOptions) -> Ver
 def _verify(reg: PushRegistry, dref: DockerRef, ref: str, policy: TrustPolicy) -> VerifyReport:
     _, _, digest = reg.manifest(dref.reference)  # verified against the digest when pinned
     parse_digest(digest)
-    found = reg.manifest_if_any(layout.sig_tag(digest))
-    if found is None:
-        return VerifyReport(ref, digest, False, f"no signature: {layout.sig_tag(digest)} does not exist")
-    layers = layout.parse_manifest(found[0])
-    if not layers:
-        return VerifyReport(ref, digest, False, "the signature manifest holds no signature layer")
     verdicts: list[SignatureVerdict] = []
-    for i, layer in enumerate(layers):
-        try:
-            body = reg.blob(layer.digest, layer.size, payload.MAX_PAYLOAD, f"signature payload {i}")
-        except ImageError as exc:
-            verdicts.append(SignatureVerdict(i, False, None, str(exc)))
-            continue
-        signer, reason = _check_layer(layer, body, digest, dref, policy)
-        verdicts.append(SignatureVerdict(i, signer is not None, signer, reason))
+    missing: list[str] = []
+    if policy.keys or policy.roots or policy.gpg_keyring is None:
+        found = reg.manifest_if_any(layout.sig_tag(digest))
+        layers = layout.parse_manifest(found[0]) if found is not None else []
+        if found is None:
+            missing.append(f"{layout.sig_tag(digest)} does not exist")
+        elif not layers:
+            missing.append("the signature manifest holds no signature layer")
+        for i, layer in enumerate(layers):
+            try:
+                body = reg.blob(layer.digest, layer.size, payload.MAX_PAYLOAD, f"signature payload {i}")
+            except ImageError as exc:
+                verdicts.append(SignatureVerdict(i, False, None, str(exc)))
+                continue
+            signer, reason = _check_layer(layer, body, digest, dref, policy)
+            verdicts.append(SignatureVerdict(i, signer is not None, signer, reason))
+    if policy.gpg_keyring is not None:
+        from mamori.sign import simple
+
+        if not policy.lookaside:
+            raise SignError("GPG signatures need a lookaside directory")
+        rule = None if not policy.match_repository else policy.signed_identity or "repo-digest-or-exact"
+        found_gpg = simple.verify_lookaside(policy.lookaside, dref, digest, policy.gpg_keyring, rule=rule,
+                                            identities=policy.identities)
+        if not found_gpg:
+            missing.append(f"no GPG signature in the lookaside {policy.lookaside}")
+        verdicts += [SignatureVerdict(len(verdicts) + i, v.ok, v.signer, v.reason) for i, v in enumerate(found_gpg)]
+    if not verdicts:
+        return VerifyReport(ref, digest, False, "no signature: " + "; ".join(missing))
     return decide(ref, digest, verdicts, policy)
 
 
