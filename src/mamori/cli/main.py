@@ -33,6 +33,7 @@ LAZY = {
     "decisions": "mamori.cli.serve:decisions",
     "drift": "mamori.cli.watch:drift",
     "events": "mamori.cli.watch:events",
+    "forensics": "mamori.cli.forensics:forensics",
     "image": "mamori.cli.image:image",
     "log": "mamori.cli.log:log_group",
     "netpol": "mamori.cli.netpol:netpol",
