@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from mamori.cli.vuln_options import db_option, vuln_filter_options
+
 EXIT_ERROR = 2
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -144,12 +146,18 @@ def inspect(ref: str, as_json: bool, **src: Any) -> None:
 @click.option("--no-config", is_flag=True, help="Ignore any policy file in the current directory.")
 @click.option("--show-dockerfile", is_flag=True,
               help="Print the Dockerfile reconstructed from the image config (what config findings point at).")
+@click.option("--vulns", is_flag=True,
+              help="Also match the image's packages against the advisory database (see `mamori vuln`).")
+@db_option
+@vuln_filter_options
 @source_options
 def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, config: str | None, no_config: bool,
-               show_dockerfile: bool, **src: Any) -> None:
-    """Judge REF: its config by the Dockerfile rules, its layers by the image-content rules (MAM-IMGFS-*).
+               show_dockerfile: bool, vulns: bool, db_url: str | None, ignore_unfixed: bool, ignore_file: str | None,
+               **src: Any) -> None:
+    """Judge REF: its config by the Dockerfile rules, its layers by the image-content rules (MAM-IMGFS-*),
+    and with --vulns its packages against the advisory database (--fail-on gates both).
 
-    Exit codes as `mamori scan`: 0 nothing at or above --fail-on, 1 findings, 2 unreadable image or policy.
+    Exit codes as `mamori scan`: 0 nothing at or above --fail-on, 1 findings, 2 unreadable image, policy or database.
     """
     from datetime import date
 
@@ -163,6 +171,14 @@ def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, conf
     from mamori.report import render
 
     policy, _ = load_cli_policy(config, no_config, fail_on)
+    vctx = None
+    if vulns:  # the database and the ignore file are checked before the image is downloaded
+        from mamori.cli.vuln import VulnContext
+
+        vctx = VulnContext(db_url, ignore_file, ignore_unfixed)
+    elif ignore_unfixed or ignore_file:  # not --db: it may come from MAMORI_DB
+        click.echo("mamori: --ignore-unfixed and --ignore-file need --vulns", err=True)
+        sys.exit(EXIT_ERROR)
     import os
 
     creds = None
@@ -189,9 +205,18 @@ def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, conf
         click.echo(f"mamori: {loaded.view.refused} layer member(s) refused as unsafe "
                    f"(first: {loaded.view.refusals[0].path}: {loaded.view.refusals[0].reason})", err=True)
     decision = decide(scan_set, policy, today=date.today())
-    _write(render(fmt, decision, active_rules(policy), color=False), output)
+    text = render(fmt, decision, active_rules(policy), color=False)
+    vuln_blocking = False
+    if vctx is not None:
+        from mamori.vuln.report import with_policy_report
+        from mamori.vuln.targets import targets_from_inventory
+
+        rep = vctx.report(loaded.image.name, targets_from_inventory(loaded.inventory))
+        text = with_policy_report(fmt, text, rep)
+        vuln_blocking = rep.blocking(policy.fail_on.name.lower() if policy.fail_on else None)
+    _write(text, output)
     for err in decision.errors:
         click.echo(f"mamori: error: {err}", err=True)
     if decision.errors:
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_FINDINGS if decision.blocking else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if decision.blocking or vuln_blocking else EXIT_OK)

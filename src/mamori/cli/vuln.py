@@ -7,11 +7,13 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from mamori.cli.image import source_options
+from mamori.cli.vuln_options import db_option as db_option  # re-exported: mamori.cli.rescan uses it
+from mamori.cli.vuln_options import vuln_filter_options
 
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
@@ -38,8 +40,6 @@ def _age(text: str) -> timedelta:
     return {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[m.group(2)]
 
 
-db_option = click.option("--db", "db_url", metavar="URL", envvar="MAMORI_DB",
-                         help="SQLAlchemy URL (default: SQLite under $MAMORI_HOME; postgresql://... to share).")
 
 
 @click.group("vuln")
@@ -109,72 +109,110 @@ def db_status(db_url: str | None, max_age: str, fmt: str) -> None:
 
 
 def _line(f: Any) -> str:
-    ids = f.id + (f" ({', '.join(f.aliases[:4])}{', ...' if len(f.aliases) > 4 else ''})" if f.aliases else "")
-    sev = f.severity + (f" {f.score}" if f.score is not None else "")
-    return f"{f.package:<28} {f.installed:<24} {f.fixed or '-':<24} {f.state:<12} {sev:<14} {ids}"
+    """One text row of a finding (``mamori rescan`` prints its new findings with it)."""
+    from mamori.vuln.report import line
+
+    return line(f)
+
+
+class VulnContext:
+    """What a vulnerability report needs before the input is read: the database and the ignore rules.
+
+    Opened first, so a bad ``--db`` or ignore file fails (exit 2) before an image is downloaded.
+    """
+
+    def __init__(self, db_url: str | None, ignore_file: str | None, ignore_unfixed: bool) -> None:
+        from mamori.vuln.ignore import IgnoreError, load_ignores
+
+        try:
+            self.ignores = load_ignores(ignore_file) if ignore_file else []
+        except IgnoreError as exc:
+            click.echo(f"mamori: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        self.engine = _engine(db_url)
+        self.ignore_unfixed = ignore_unfixed
+        from mamori.vuln.report import EmptyDatabase, loaded_sources
+
+        try:
+            loaded_sources(self.engine)
+        except EmptyDatabase as exc:
+            click.echo(f"mamori: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    def report(self, target: str, targets: Any) -> Any:
+        """The :class:`mamori.vuln.report.VulnReport` of ``targets``; warnings go to stderr."""
+        from mamori.vuln.report import EmptyDatabase, build
+
+        try:
+            rep = build(self.engine, target, targets, self.ignores, self.ignore_unfixed)
+        except EmptyDatabase as exc:
+            click.echo(f"mamori: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        for w in rep.warnings():
+            click.echo(f"mamori: {'' if w.startswith('note:') else 'warning: '}{w}", err=True)
+        return rep
+
+
+def sbom_targets(path: str) -> Any:
+    """Targets of an SBOM file; a bad SBOM is one line naming the file and the problem (exit 2)."""
+    from mamori.vuln.targets import SbomError, targets_from_sbom
+
+    try:
+        return targets_from_sbom(path)
+    except SbomError as exc:
+        click.echo(f"mamori: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def render(rep: Any, fmt: str) -> str:
+    from mamori.vuln.report import as_json, as_sarif, as_text
+
+    if fmt == "json":
+        return json.dumps(as_json(rep), indent=2) + "\n"
+    return as_sarif(rep) if fmt == "sarif" else as_text(rep)
+
+
+def write(text: str, output: str | None) -> None:
+    if not output:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        click.echo(f"mamori: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def scan_sboms(paths: tuple[str, ...] | list[str], db_url: str | None, fail_on: str | None, ignore_unfixed: bool,
+               ignore_file: str | None, fmt: str, output: str | None) -> NoReturn:
+    """``mamori scan FILE.cdx.json`` routes here: one report over the packages of every SBOM given."""
+    ctx = VulnContext(db_url, ignore_file, ignore_unfixed)
+    targets = [t for p in paths for t in sbom_targets(p)]
+    rep = ctx.report(", ".join(paths), targets)
+    write(render(rep, "json" if fmt == "json" else "sarif" if fmt == "sarif" else "text"), output)
+    sys.exit(EXIT_FINDINGS if rep.blocking(fail_on) else 0)
 
 
 @vuln.command("scan")
 @click.argument("target")
 @db_option
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 when a finding has this severity or worse.")
-@click.option("--ignore-unfixed", is_flag=True, help="Report only findings with a fixed version available.")
-@click.option("--ignore-file", type=click.Path(dir_okay=False, exists=True),
-              help="YAML ignore list (id, reason, optional package and expires) or an OpenVEX document.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@vuln_filter_options
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
 @source_options
 def scan(target: str, db_url: str | None, fail_on: str | None, ignore_unfixed: bool, ignore_file: str | None,
-         fmt: str, **src: Any) -> None:
+         fmt: str, output: str | None, **src: Any) -> None:
     """Match an SBOM file (CycloneDX/SPDX JSON, any tool) or an image reference against the database."""
-    from mamori.vuln.ignore import IgnoreError, apply_ignores, load_ignores
-    from mamori.vuln.match import SEVERITIES, match_targets
-    from mamori.vuln.targets import SbomError, targets_from_inventory, targets_from_sbom
+    from mamori.vuln.targets import targets_from_inventory
 
-    try:
-        ignores = load_ignores(ignore_file) if ignore_file else []
-    except IgnoreError as exc:
-        click.echo(f"mamori: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
     if Path(target).is_file():
-        try:
-            targets = targets_from_sbom(target)
-        except SbomError as exc:
-            click.echo(f"mamori: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
-    else:
-        from mamori.cli.image import _load
+        scan_sboms([target], db_url, fail_on, ignore_unfixed, ignore_file, fmt, output)
+    ctx = VulnContext(db_url, ignore_file, ignore_unfixed)
+    from mamori.cli.image import _load
 
-        targets = targets_from_inventory(_load(target, **src).inventory)
-    engine = _engine(db_url)
-    report = match_targets(engine, targets)
-    findings = [f for f in report.findings if not (ignore_unfixed and f.state != "fixed")]
-    kept, ignored, expired = apply_ignores(findings, ignores)
-    for rule in expired:
-        click.echo(f"mamori: warning: ignore for {rule.id} expired on {rule.expires}; it no longer applies", err=True)
-    if report.unmatched_release:
-        click.echo(f"mamori: warning: {len(report.unmatched_release)} OS package(s) without a known distro release "
-                   f"were not matched (first: {report.unmatched_release[0]})", err=True)
-    for note in report.notes[:20]:
-        click.echo(f"mamori: note: {note}", err=True)
-    if fmt == "json":
-        from mamori.vuln.db import status
-
-        srcs, _ = status(engine)
-        click.echo(json.dumps({
-            "target": target, "packages": len(targets),
-            "db": [{"source": x.source, "records": x.records, "last_import": x.last_import,
-                    "newest_data": x.newest_modified} for x in srcs],
-            "findings": [f.as_dict() for f in kept],
-            "ignored": [{"id": f.id, "package": f.package, "reason": r.reason} for f, r in ignored],
-            "unmatched_release": report.unmatched_release}, indent=2))
-    else:
-        click.echo(f"{'PACKAGE':<28} {'INSTALLED':<24} {'FIXED':<24} {'STATE':<12} {'SEVERITY':<14} ID (ALIASES)")
-        for f in kept:
-            click.echo(_line(f))
-        by_state: dict[str, int] = {}
-        for f in kept:
-            by_state[f.state] = by_state.get(f.state, 0) + 1
-        click.echo(f"{len(targets)} packages, {len(kept)} findings "
-                   f"({', '.join(f'{n} {s}' for s, n in sorted(by_state.items())) or 'none'}), {len(ignored)} ignored")
-    if fail_on and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(fail_on) for f in kept):
-        sys.exit(EXIT_FINDINGS)
+    rep = ctx.report(target, targets_from_inventory(_load(target, **src).inventory))
+    write(render(rep, fmt), output)
+    sys.exit(EXIT_FINDINGS if rep.blocking(fail_on) else 0)
