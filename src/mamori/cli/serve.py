@@ -45,10 +45,21 @@ def _hostport(value: str) -> tuple[str, int]:
               "(`mamori log keygen`); passphrase from $MAMORI_CHECKPOINT_PASSPHRASE.")
 @click.option("--checkpoint-interval", type=click.FloatRange(0.1), default=60.0, show_default=True,
               help="Seconds between audit checkpoints.")
+@click.option("--syslog-tls", metavar="HOST:PORT", help="Also collect RFC 5424 syslog over TLS (RFC 5425, port 6514 "
+              "by convention) into --audit-db; uses --tls-cert/--tls-key, and --tls-client-ca for mTLS sources.")
+@click.option("--syslog-tcp", metavar="HOST:PORT", help="Also collect syslog over plain TCP (RFC 6587): senders are "
+              "not authenticated (recorded as unauthenticated:<address>) and messages travel in clear.")
+@click.option("--syslog-max-message", type=click.IntRange(2048, 60_000), default=32_768, show_default=True,
+              help="Largest syslog message in octets; a larger frame is recorded as malformed and closes the "
+              "connection.")
+@click.option("--syslog-max-connections", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--syslog-rate", type=click.FloatRange(1), default=50_000.0, show_default=True,
+              help="Syslog messages per second per source; a faster source is read more slowly, never dropped.")
 def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, no_webhook: bool,
           authz_socket: str | None, config: str | None, no_config: bool, db: str | None, no_record: bool,
           log_level: str, access_log: bool, audit_db: str | None, ingest_tokens: str | None,
-          checkpoint_key: str | None, checkpoint_interval: float) -> None:
+          checkpoint_key: str | None, checkpoint_interval: float, syslog_tls: str | None, syslog_tcp: str | None,
+          syslog_max_message: int, syslog_max_connections: int, syslog_rate: float) -> None:
     """Run the enforcement endpoints in one process.
 
     The admission webhook (/validate, /mutate, /healthz, /readyz, /metrics) on --listen,
@@ -67,9 +78,13 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
         raise click.UsageError("--tls-cert and --tls-key go together")
     if tls_client_ca and not tls_cert:
         raise click.UsageError("--tls-client-ca needs --tls-cert/--tls-key")
-    if no_webhook and not authz_socket:
+    if (syslog_tls or syslog_tcp) and not audit_db:
+        raise click.UsageError("--syslog-tls/--syslog-tcp write into the audit log: add --audit-db")
+    if syslog_tls and not tls_cert:
+        raise click.UsageError("--syslog-tls needs --tls-cert/--tls-key")
+    if no_webhook and not (authz_socket or syslog_tls or syslog_tcp):
         raise click.UsageError("nothing to serve: --no-webhook without --authz-socket")
-    if audit_db and no_webhook:
+    if audit_db and no_webhook and not (syslog_tls or syslog_tcp):
         raise click.UsageError("--audit-db serves POST /v1/logs on the --listen address: drop --no-webhook")
     configure_logging(log_level, access_log)
     log = logging.getLogger("mamori.server")
@@ -122,11 +137,30 @@ def serve(listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca:
         from mamori.server.authz import authz_app
 
         listeners.append(Listener("docker-authz", authz_app(state), uds=authz_socket))
+    services = []
+    if collector is not None and (syslog_tls or syslog_tcp):
+        from mamori.server import syslog
+
+        try:
+            ctx = syslog.tls_context(tls_cert, tls_key, tls_client_ca) if syslog_tls and tls_cert and tls_key else None
+        except (OSError, ValueError) as exc:
+            click.echo(f"mamori: cannot load the syslog TLS certificate: {exc}", err=True)
+            sys.exit(2)
+        services = syslog.servers(collector.writer, state.metrics.registry, tls=_hostport(syslog_tls) if syslog_tls
+                                  else None, tcp=_hostport(syslog_tcp) if syslog_tcp else None, tls_ctx=ctx,
+                                  rate=syslog_rate, limits=syslog.Limits(syslog_max_message, syslog_max_connections))
+        if syslog_tcp:
+            log.warning("syslog over plain TCP on %s: senders are unauthenticated and messages unencrypted", syslog_tcp)
+        if syslog_tls and not tls_client_ca:
+            log.warning("syslog over TLS without --tls-client-ca: senders are recorded by address, not authenticated")
     import uvloop
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve_all(listeners, state))
+            runner.run(serve_all(listeners, state, services))
+    except OSError as exc:  # a syslog address that cannot be bound
+        click.echo(f"mamori: cannot listen: {exc}", err=True)
+        sys.exit(2)
     finally:
         if recorder is not None:
             recorder.close()

@@ -13,8 +13,9 @@ import os
 import signal
 import socket
 import ssl
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -43,6 +44,14 @@ class Listener:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+
+
+class Service(Protocol):
+    """A non-HTTP listener (the syslog collector) that runs until stop() and then drains."""
+
+    async def serve(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def unix_socket(path: str, mode: int = 0o600) -> socket.socket:
@@ -75,7 +84,7 @@ def _config(lst: Listener) -> uvicorn.Config:
                           timeout_graceful_shutdown=10, backlog=2048, **kwargs)  # type: ignore[arg-type]
 
 
-async def serve_all(listeners: list[Listener], state: ServerState) -> None:
+async def serve_all(listeners: list[Listener], state: ServerState, services: Sequence[Service] = ()) -> None:
     servers = [_Server(_config(lst)) for lst in listeners]
     loop = asyncio.get_running_loop()
 
@@ -84,6 +93,8 @@ async def serve_all(listeners: list[Listener], state: ServerState) -> None:
         state.ready = False
         for s in servers:
             s.should_exit = True
+        for svc in services:
+            svc.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
@@ -94,6 +105,7 @@ async def serve_all(listeners: list[Listener], state: ServerState) -> None:
         tasks.append(asyncio.create_task(server.serve(sockets=socks)))
         where = lst.uds or f"{'https' if lst.tls_cert else 'http'}://{lst.host}:{lst.port}"
         log.info("%s listening on %s", lst.name, where)
+    tasks.extend(asyncio.create_task(svc.serve()) for svc in services)
     try:
         await asyncio.gather(*tasks)
     finally:
