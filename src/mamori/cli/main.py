@@ -29,6 +29,7 @@ SEVERITIES = [s.name.lower() for s in Severity]
 LAZY = {
     "admission": "mamori.cli.admission:admission",
     "ambassador": "mamori.cli.ambassador:ambassador",
+    "attest": "mamori.cli.attest:attest",
     "authz": "mamori.cli.authz:authz",
     "decisions": "mamori.cli.serve:decisions",
     "drift": "mamori.cli.watch:drift",
@@ -39,12 +40,15 @@ LAZY = {
     "netpol": "mamori.cli.netpol:netpol",
     "notifications": "mamori.cli.watch:notifications",
     "pki": "mamori.cli.pki:pki",
+    "promote": "mamori.cli.promote:promote",
     "rescan": "mamori.cli.rescan:rescan",
     "seal": "mamori.cli.seal:seal",
     "serve": "mamori.cli.serve:serve",
     "sign": "mamori.cli.sign:sign",
+    "status": "mamori.cli.promote:status",
     "unseal": "mamori.cli.seal:unseal",
     "verify": "mamori.cli.sign:verify",
+    "verify-attestation": "mamori.cli.attest:verify_attestation",
     "vuln": "mamori.cli.vuln:vuln",
     "watch": "mamori.cli.watch:watch",
 }

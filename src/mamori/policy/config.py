@@ -12,13 +12,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mamori.model import Severity
 from mamori.policy.enforcement import DockerEnforcement, Enforcement, Mode, Mutations
 from mamori.policy.settings import Settings
 from mamori.policy.trust import ApprovedDigests, ImageTrust
 from mamori.sources.yamldoc import Doc, load_docs
+
+if TYPE_CHECKING:
+    from mamori.promote.environments import Environment
 
 CONFIG_NAMES = (".mamori.yaml", ".mamori.yml", "mamori.yaml", "mamori.yml")
 
@@ -63,6 +66,7 @@ class Policy:
     enforcement: Enforcement = field(default_factory=Enforcement)
     approved_digests: ApprovedDigests | None = None  # the built-in image-trust provider
     image_trust: ImageTrust | None = None  # signatures (and approvals) from `trust:`, when configured
+    environments: tuple[Environment, ...] = ()  # promotion targets and their gates (mamori.promote)
 
     def enabled(self, rule_id: str, default: bool) -> bool:
         if any(fnmatch.fnmatchcase(rule_id, p) for p in self.disable):
@@ -74,7 +78,7 @@ class Policy:
 
 _TOP = {"rules", "fail-on", "required-labels", "allow", "waivers", "monitoring-images", "log-drivers", "min-replicas",
         "classification-label", "sensitive-classifications", "enforcement",
-        "trust"}
+        "trust", "environments"}
 
 
 def find_config(start: str = ".") -> str | None:
@@ -204,7 +208,7 @@ def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | N
     With both, an image must be signed *and* approved. Paths in ``signatures`` are relative
     to the policy file.
     """
-    top = _keys(doc, "/trust", value, {"approved-images", "signatures", "registry"})
+    top = _keys(doc, "/trust", value, {"approved-images", "signatures", "registry", "attestations"})
     approved = None
     if "approved-images" in top:
         digests = set()
@@ -217,13 +221,18 @@ def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | N
         approved = ApprovedDigests(frozenset(digests))
     signed: ImageTrust | None = None
     sig = top.get("signatures")
+    mapping: dict[str, Any] | None = None
+    base = os.path.dirname(os.path.abspath(doc.file))
+    from mamori.image.registry import RegistryOptions
+
+    reg = _keys(doc, "/trust/registry", top.get("registry"), {"ca-file", "insecure"})
+    options = RegistryOptions(ca_file=os.path.join(base, reg["ca-file"]) if reg.get("ca-file") else None,
+                              insecure=_bool(doc, "/trust/registry/insecure", reg.get("insecure"), False))
     if sig is not None:
         if not isinstance(sig, dict):
             raise ConfigError(f"{doc.file}:{doc.line_of('/trust/signatures')}: expected a mapping")
         from mamori.sign.errors import SignError
         from mamori.sign.trust import from_config
-
-        base = os.path.dirname(os.path.abspath(doc.file))
 
         def rel(p: Any) -> Any:
             return os.path.join(base, p) if isinstance(p, str) and not os.path.isabs(p) else p
@@ -234,20 +243,41 @@ def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | N
                 mapping[key] = [rel(p) for p in mapping[key]]
         if "pki" in mapping:
             mapping["pki"] = rel(mapping["pki"])
-        from mamori.image.registry import RegistryOptions
-
-        reg = _keys(doc, "/trust/registry", top.get("registry"), {"ca-file", "insecure"})
-        options = RegistryOptions(ca_file=rel(reg["ca-file"]) if reg.get("ca-file") else None,
-                                  insecure=_bool(doc, "/trust/registry/insecure", reg.get("insecure"), False))
         try:
             signed = from_config(mapping, options)
         except SignError as exc:
             raise ConfigError(f"{doc.file}:{doc.line_of('/trust/signatures')}: {exc}") from None
-    if signed is not None and approved is not None:
+    attested: ImageTrust | None = None
+    if top.get("attestations") is not None:
+        from mamori.attest.errors import AttestError
+        from mamori.attest.trust import from_config as attestation_trust
+
+        att = top["attestations"]
+        if not isinstance(att, dict):
+            raise ConfigError(f"{doc.file}:{doc.line_of('/trust/attestations')}: expected a mapping")
+        try:
+            attested = attestation_trust(att, mapping, base, options)
+        except AttestError as exc:
+            raise ConfigError(f"{doc.file}:{doc.line_of('/trust/attestations')}: {exc}") from None
+    providers = tuple(p for p in (signed, attested, approved) if p is not None)
+    if len(providers) > 1:
         from mamori.sign.trust import AllOf
 
-        return approved, AllOf((signed, approved))
-    return approved, signed
+        return approved, AllOf(providers)
+    return approved, providers[0] if providers else None
+
+
+def _environments(doc: Doc, value: Any) -> tuple[Environment, ...]:
+    """``environments:`` (mamori.promote.environments); paths are relative to the policy file."""
+    if value is None:
+        return ()
+    from mamori.promote.environments import EnvConfigError, parse
+
+    base = os.path.dirname(os.path.abspath(doc.file))
+    try:
+        return parse(value, lambda p: p if os.path.isabs(p) else os.path.join(base, p))
+    except EnvConfigError as exc:
+        raise ConfigError(f"{doc.file}:{doc.line_of(exc.pointer)}: {exc}") from None
 
 
 def load_policy(path: str) -> Policy:
@@ -313,4 +343,5 @@ def load_policy(path: str) -> Policy:
         enforcement=_enforcement(doc, top.get("enforcement")),
         approved_digests=trust[0],
         image_trust=trust[1],
+        environments=_environments(doc, top.get("environments")),
     )
