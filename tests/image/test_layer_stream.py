@@ -26,9 +26,8 @@ def _members(n: int) -> list[Member]:
 def _read(blob: bytes, diff_id: str, limits: Limits | None = None) -> list[tuple[str, int, bytes]]:
     stream = LayerStream(io.BytesIO(blob), sha(blob), len(blob), diff_id, limits or Limits(), "layer")
     got = []
-    for m in stream.tar:
-        fh = stream.tar.extractfile(m) if m.isreg() and m.size < 1000 else None
-        got.append((m.name, m.size, fh.read() if fh else b""))
+    for m in stream.members():
+        got.append((m.name, m.size, stream.member_data(m) if m.isreg() and m.size < 1000 else b""))
     stream.finish()
     return got
 
@@ -95,11 +94,14 @@ def test_backward_seek_is_refused_and_skipped_bytes_are_still_verified() -> None
     tar = layer_tar(_members(200))
     blob = gzip.compress(tar)
     stream = LayerStream(io.BytesIO(blob), sha(blob), len(blob), sha(tar), Limits(), "layer")
-    first = next(iter(stream.tar))
-    next(iter(stream.tar))
+    it = stream.members()
+    first = next(it)
+    next(it)
     with pytest.raises(OSError, match="backward seek"):
         stream._bounded.seek(first.offset)
-    for _ in stream.tar:  # the rest is skipped by seeking forward, never read by the caller
+    with pytest.raises(ImageError, match="read out of order"):
+        stream.member_data(first)
+    for _ in it:  # the rest is skipped by seeking forward, never read by the caller
         pass
     stream.finish()  # a mismatch in skipped data would fail here
     assert stream.uncompressed == len(tar)

@@ -76,6 +76,8 @@ def test_symlink_resolution_stays_inside_the_image(tmp_path: Path) -> None:
     (Member("hl", type=tarfile.LNKTYPE, linkname="../../etc/shadow"), "hardlink escapes"),
     (Member("hl2", type=tarfile.LNKTYPE, linkname="/etc/shadow"), "hardlink escapes"),
     (Member("hl3", type=tarfile.LNKTYPE, linkname="does/not/exist"), "missing or non-regular"),
+    (Member("holes", type=tarfile.GNUTYPE_SPARSE), "sparse file"),
+    (Member("weird", type=b"Z"), "unsupported tar member type"),
 ])
 def test_hostile_members_are_refused_and_counted(tmp_path: Path, member: Member, reason: str) -> None:
     v = view_of(tmp_path, [[file("ok", "fine"), member]]).view

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import tarfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO
@@ -19,6 +17,7 @@ from typing import IO
 from mamori.image.errors import ImageError
 from mamori.image.layers import LayerStream
 from mamori.image.limits import Limits
+from mamori.image.tarstream import Member
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -182,20 +181,14 @@ def apply_layer(view: FsView, index: int, stream: LayerStream, capture: Capture,
     layer_paths: dict[str, Entry] = {}
     count = 0
     try:
-        for member in stream.tar:
+        for member in stream.members():
             count += 1
             if count > limits.max_entries:
                 raise ImageError(f"{stream.what}: more than {limits.max_entries} entries; refused")
             _member(view, index, stream, member, pending, layer_paths, capture, limits)
-    except tarfile.TarError as exc:
-        raise ImageError(f"{stream.what}: corrupt tar stream: {exc}") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ImageError(f"{stream.what}: cannot read layer: {exc}") from None
-    except Exception as exc:
-        if type(exc).__name__ == "ZstdError":
-            raise ImageError(f"{stream.what}: corrupt zstd stream: {exc}") from None
-        raise
-    stream.finish()
+        stream.finish()
+    finally:
+        stream.close()
     # Opaque directories and whiteouts act on lower layers only, before this layer's own entries.
     for d in pending.opaque:
         for child in list(view._children.get(d, ())):
@@ -239,7 +232,7 @@ def _real_path(view: FsView, path: str) -> str | None:
         posixpath.join(real, posixpath.basename(path))
 
 
-def _member(view: FsView, index: int, stream: LayerStream, m: tarfile.TarInfo, pending: _Pending,
+def _member(view: FsView, index: int, stream: LayerStream, m: Member, pending: _Pending,
             layer_paths: dict[str, Entry], capture: Capture, limits: Limits) -> None:
     if len(m.name) > limits.max_path:
         view._refuse(index, m.name, f"path longer than {limits.max_path} bytes", limits)
@@ -259,8 +252,11 @@ def _member(view: FsView, index: int, stream: LayerStream, m: tarfile.TarInfo, p
     if base.startswith(WHITEOUT):
         pending.whiteouts.append(posixpath.join(parent, base[len(WHITEOUT):]))
         return
-    if m.ischr() or m.isblk() or m.isfifo():
+    if m.isdev():
         view._refuse(index, path, "device node or FIFO", limits)
+        return
+    if m.sparse:
+        view._refuse(index, path, "sparse file (not written by image builders; its data is not read)", limits)
         return
     if m.isdir():
         e = Entry(path, DIR, index, 0, m.mode, m.uid, m.gid)
@@ -284,7 +280,7 @@ def _member(view: FsView, index: int, stream: LayerStream, m: tarfile.TarInfo, p
     pending.entries.append((e, data, summaries))
 
 
-def _hardlink(view: FsView, index: int, m: tarfile.TarInfo, path: str, pending: _Pending,
+def _hardlink(view: FsView, index: int, m: Member, path: str, pending: _Pending,
               layer_paths: dict[str, Entry], limits: Limits) -> None:
     try:
         target = normalise(m.linkname)
@@ -311,7 +307,7 @@ def _hardlink(view: FsView, index: int, m: tarfile.TarInfo, path: str, pending: 
     pending.entries.append((e, data, dict(summaries)))
 
 
-def _capture(view: FsView, stream: LayerStream, m: tarfile.TarInfo, path: str, capture: Capture,
+def _capture(view: FsView, stream: LayerStream, m: Member, path: str, capture: Capture,
              limits: Limits) -> tuple[bytes | None, dict[str, object]]:
     keep = capture.keep(path, m.size)
     probes = [p for p in capture.probes if p.wants(path, m.size, m.mode)]

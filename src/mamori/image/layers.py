@@ -1,26 +1,32 @@
-"""Open a layer blob as a verified, decompressed, bounded tar stream.
+"""Open a layer blob as a verified, decompressed, bounded stream of tar members.
 
 The blob digest is checked on the compressed bytes and the config's diff_id on the uncompressed
 ones; both only at the end of the stream, so callers must call ``LayerStream.finish``.
 
-Speed: tarfile reads 512-byte headers and skips member data; through ``gzip.GzipFile`` and
-stream-mode tarfile that was ~40k small reads per Debian layer. ``_Uncompressed`` instead
-decompresses 1 MiB of input at a time into one buffer and serves tarfile's reads and (forward-only)
-seeks from it, so tarfile runs in its plain "r:" mode without the stream-mode double buffering.
+Speed: decompression, both digests and the tar header parsing used to run one after the other in
+one thread. Now a reader thread reads, verifies and decompresses the blob (zlib, zstd and hashlib
+release the GIL) while the caller parses headers (``tarstream``, not ``tarfile``) from 4 MiB
+blocks it hands over through a short queue, so memory stays bounded and the two cores overlap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import tarfile
+import queue
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, cast
+
+from isal import isal_zlib  # ISA-L inflates ~2.5x faster than zlib (0.43 s vs 1.06 s, 60 MB layer)
 
 from mamori.image.digest import VerifyingReader, parse
 from mamori.image.errors import ImageError
 from mamori.image.limits import Limits
+from mamori.image.tarstream import Member, TarFormatError, members
+
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast(type[Exception], isal_zlib.error))
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -33,7 +39,7 @@ class _Gunzip:
 
     def __init__(self, src: Callable[[int], bytes]) -> None:
         self._src = src
-        self._d = zlib.decompressobj(wbits=31)
+        self._d = isal_zlib.decompressobj(wbits=31)
         self._pending = b""  # compressed input not yet given to the decompressor
         self._eof = False
 
@@ -52,7 +58,7 @@ class _Gunzip:
                     rest = more.lstrip(b"\x00")
                 if rest[:1] != GZIP_MAGIC[:1] or (len(rest) > 1 and rest[:2] != GZIP_MAGIC):
                     raise OSError("Not a gzipped file (trailing garbage after a gzip member)")
-                self._d = zlib.decompressobj(wbits=31)
+                self._d = isal_zlib.decompressobj(wbits=31)
                 self._pending = rest
             data = self._d.unconsumed_tail or self._pending
             self._pending = b""
@@ -71,6 +77,63 @@ class _Gunzip:
         return b""
 
 
+class _Prefetch:
+    """Calls ``produce`` in a daemon thread, at most DEPTH blocks ahead of the consumer.
+
+    The uncompressed digest is updated in that thread too. An exception there is handed over and
+    raised in the consumer at the same point of the stream; ``close`` stops the thread (it must
+    end before the caller closes the blob it reads from).
+    """
+
+    DEPTH = 3
+
+    def __init__(self, produce: Callable[[], bytes], digest: hashlib._Hash | None) -> None:
+        self._produce, self._digest = produce, digest
+        self._q: queue.Queue[bytes | BaseException] = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._produce()
+                if self._digest is not None and data:
+                    self._digest.update(data)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def __call__(self) -> bytes:
+        if self._done:
+            return b""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mamori-layer", daemon=True)
+            self._thread.start()
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if not item:
+            self._done = True
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class _Uncompressed(io.RawIOBase):
     """The uncompressed layer as a forward-only stream: counts, bounds and hashes every byte produced.
 
@@ -84,6 +147,8 @@ class _Uncompressed(io.RawIOBase):
         self._produce, self._compressed, self._limits, self._what = produce, compressed, limits, what
         self._diff_id = diff_id
         self._hash = hashlib.new(parse(diff_id)[0]) if diff_id else None
+        self._prefetch = _Prefetch(produce, self._hash)
+        self._produce = self._prefetch
         self._buf = b""
         self._off = 0  # read position inside _buf
         self._pos = 0  # absolute position of the reader
@@ -108,8 +173,6 @@ class _Uncompressed(io.RawIOBase):
             self._eof = True
             return False
         self.count += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
         lim = self._limits
         if self.count > lim.max_layer_bytes:
             raise ImageError(f"{self._what}: more than {lim.max_layer_bytes} bytes uncompressed "
@@ -168,10 +231,18 @@ class _Uncompressed(io.RawIOBase):
         self._pos = pos
         return pos
 
+    def skip(self, n: int) -> bool:
+        """Move ``n`` bytes forward; False when the stream ends first."""
+        self.seek(n, io.SEEK_CUR)
+        return self._pos <= self.count
+
     def drain(self) -> None:
         self._buf, self._off = b"", 0
         while self._fill():
             self._buf, self._off = b"", 0
+
+    def close_prefetch(self) -> None:
+        self._prefetch.close()
 
     def check_diff_id(self) -> None:
         if self._hash is None or self._diff_id is None:
@@ -183,7 +254,7 @@ class _Uncompressed(io.RawIOBase):
 
 
 class LayerStream:
-    """``tar`` is a TarFile over the layer, read strictly in order; ``finish`` drains and verifies it."""
+    """A layer's tar members, read strictly in order; ``finish`` drains and verifies it, ``close`` stops."""
 
     def __init__(self, raw: IO[bytes], digest: str | None, size: int | None, diff_id: str | None,
                  limits: Limits, what: str) -> None:
@@ -217,32 +288,46 @@ class LayerStream:
             self.compression = "none"
         ratio_src = self._verifier if self.compression != "none" else None
         self._bounded = _Uncompressed(produce, ratio_src, diff_id, limits, what)
-        try:
-            self.tar = tarfile.open(fileobj=self._bounded, mode="r:")  # noqa: SIM115
-        except tarfile.TarError as exc:
-            if isinstance(exc.__context__, zlib.error):  # tarfile wraps a zlib error of a small, whole-read layer
-                raise ImageError(f"{what}: corrupt compressed stream: {exc}") from None
-            raise ImageError(f"{what}: not a tar layer: {exc}") from None
-        except (OSError, EOFError, zlib.error) as exc:  # a small layer is decompressed whole right here
-            raise ImageError(f"{what}: corrupt compressed stream: {exc}") from None
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":
-                raise ImageError(f"{what}: corrupt zstd stream: {exc}") from None
-            raise
         self.what = what
 
-    def member_data(self, m: tarfile.TarInfo) -> bytes:
-        """The current member's bytes, read straight from the buffer (tarfile's ExFileObject is ~8 KiB reads).
+    def members(self) -> Iterator[Member]:
+        """The layer's tar members in order; read a member's bytes with ``member_data`` before the next."""
+        b = self._bounded
+        it = members(b.read, self._skip, b.tell)
+        while True:
+            try:
+                m = next(it)
+            except StopIteration:
+                return
+            except TarFormatError as exc:
+                raise ImageError(f"{self.what}: corrupt tar stream: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+                raise self._stream_error(exc) from None
+            yield m
 
-        Sparse members, or a member that is not the one just read, go through ``extractfile``.
-        """
-        if m.sparse is None and self._bounded.tell() == m.offset_data:
+    def _skip(self, n: int) -> None:
+        if not self._bounded.skip(n):
+            raise TarFormatError(f"the stream ends inside a member's data (offset {self._bounded.count})")
+
+    def member_data(self, m: Member) -> bytes:
+        """The bytes of the member just yielded by ``members`` (read straight from the buffer)."""
+        if self._bounded.tell() != m.offset_data:
+            raise ImageError(f"{self.what}: member {m.name[:200]!r} is no longer readable (read out of order)")
+        try:
             data = self._bounded.read(m.size)
-            if len(data) != m.size:
-                raise tarfile.ReadError("unexpected end of data")
-            return data
-        fh = self.tar.extractfile(m)
-        return fh.read() if fh is not None else b""
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+            raise self._stream_error(exc) from None
+        if len(data) != m.size:
+            raise ImageError(f"{self.what}: corrupt tar stream: the stream ends inside {m.name[:200]!r}")
+        return data
+
+    def _stream_error(self, exc: Exception) -> Exception:
+        """Decompression and read errors as ImageError; anything else (an ImageError already, a bug) as is."""
+        if isinstance(exc, (OSError, EOFError, *INFLATE_ERRORS)):
+            return ImageError(f"{self.what}: corrupt compressed stream: {exc}")
+        if type(exc).__name__ == "ZstdError":
+            return ImageError(f"{self.what}: corrupt zstd stream: {exc}")
+        return exc
 
     @property
     def uncompressed(self) -> int:
@@ -251,15 +336,17 @@ class LayerStream:
     def finish(self) -> None:
         try:
             self._bounded.drain()
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ImageError(f"{self.what}: corrupt compressed stream: {exc}") from None
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":
-                raise ImageError(f"{self.what}: corrupt zstd stream: {exc}") from None
-            raise
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+            raise self._stream_error(exc) from None
+        finally:
+            self.close()
         self._bounded.check_diff_id()
         if self._verifier is not None:
             self._verifier.finish()
+
+    def close(self) -> None:
+        """Stop the reader thread (idempotent); call before closing the blob."""
+        self._bounded.close_prefetch()
 
 
 class _ReadAdapter(io.RawIOBase):
