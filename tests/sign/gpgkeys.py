@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mamori.sign import gpg
 from tests import components
 
 
@@ -45,3 +47,19 @@ def make_key(name: str, base: Path | None = None) -> GpgKey:
     key.public.write_bytes(key.gpg("--export", fpr).stdout)
     key.armored.write_bytes(key.gpg("--armor", "--export", fpr).stdout)
     return GpgKey(home, fpr, key.public, key.armored)
+
+
+def tamper_payload(message: bytes, suffix: bytes = b" ") -> bytes:
+    """The same OpenPGP signed message with ``suffix`` appended to its signed data (signature packet kept).
+
+    gpg writes ``compressed(one-pass-sig, literal, signature)`` with an indeterminate-length ZIP packet;
+    the result is the three packets uncompressed, the literal data changed.
+    """
+    assert message[:2] == b"\xa3\x01", "expected gpg's compressed (ZIP) signed message"
+    inner = zlib.decompress(message[2:], -15)
+    out = b""
+    for tag, body in gpg._packets(inner):
+        if tag == 11:  # literal: format, name length, name, 4-byte date, data
+            body += suffix
+        out += bytes([0xC0 | tag, 0xFF]) + len(body).to_bytes(4, "big") + body
+    return out

@@ -19,6 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mamori.image.reference import parse_docker_ref
+from mamori.image.registry import RegistryOptions
+from mamori.sign import layout
+from mamori.sign.registry_push import PushRegistry
 from tests import components
 from tests.image.components import CACHE, apt_mirror
 
@@ -44,15 +48,33 @@ class Skopeo:
             return str(host)
         return "/" + str(host.resolve().relative_to(self.root.resolve()))
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 120, gnupghome: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C"}
+        if gnupghome is not None:
+            env["GNUPGHOME"] = self.path(gnupghome)
         return subprocess.run([*self.argv, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C"})
+                              env=env)
 
-    def copy(self, src: str, dest: str, *, policy: Path, registries_d: Path, extra: Sequence[str] = ()
-             ) -> subprocess.CompletedProcess[str]:
+    def copy(self, src: str, dest: str, *, policy: Path, registries_d: Path, extra: Sequence[str] = (),
+             gnupghome: Path | None = None) -> subprocess.CompletedProcess[str]:
         """``skopeo copy`` with a private policy.json and registries.d (never the machine's)."""
         return self.run("--policy", self.path(policy), "--registries.d", self.path(registries_d), "copy",
-                        "--src-tls-verify=false", "--dest-tls-verify=false", *extra, src, dest)
+                        "--src-tls-verify=false", "--dest-tls-verify=false", *extra, src, dest, gnupghome=gnupghome)
+
+    def configure(self, host: str, section: dict[str, object], requirement: dict[str, object] | None
+                  ) -> tuple[Path, Path]:
+        """(policy.json, registries.d) in a fresh work dir: ``requirement`` for docker images on ``host``
+        (None = accept anything, for signing copies), ``section`` = the registries.d entry for ``host``."""
+        work = self.workdir()
+        regd = work / "registries.d"
+        regd.mkdir()
+        (regd / "mamori-test.yaml").write_text(json.dumps({"docker": {host: section}}))  # YAML is a JSON superset
+        req = requirement or {"type": "insecureAcceptAnything"}
+        policy = {"default": [{"type": "reject"}],
+                  "transports": {"docker": {host: [req]}, "dir": {"": [{"type": "insecureAcceptAnything"}]}}}
+        (work / "policy.json").write_text(json.dumps(policy))
+        return work / "policy.json", regd
 
 
 def host_skopeo() -> Skopeo:
@@ -98,3 +120,43 @@ def _build() -> None:
         (tmp / "etc/containers").mkdir(parents=True, exist_ok=True)
         (tmp / "etc/containers/policy.json").write_text(json.dumps({"default": [{"type": "reject"}]}))
         tmp.rename(TRIXIE)
+
+
+def _registry(ref: str) -> PushRegistry:
+    return PushRegistry(parse_docker_ref(ref), RegistryOptions(insecure=True))
+
+
+def retag(src: str, tag: str) -> str:
+    """Push the manifest of ``src`` again under ``tag`` in the same repository (same bytes, same digest)."""
+    reg = _registry(src)
+    try:
+        data, media, _ = reg.manifest(parse_docker_ref(src).reference)
+        return reg.put_manifest(tag, data, media or layout.OCI_MANIFEST)
+    finally:
+        reg.close()
+
+
+def move_cosign_signature(repo: str, src_digest: str, dst_digest: str) -> None:
+    """Present ``src_digest``'s ``.sig`` manifest as the signatures of ``dst_digest`` (a replay)."""
+    reg = _registry(f"{repo}:x")
+    try:
+        found = reg.manifest_if_any(layout.sig_tag(src_digest))
+        assert found is not None, "no signature to move"
+        reg.put_manifest(layout.sig_tag(dst_digest), found[0], layout.OCI_MANIFEST)
+    finally:
+        reg.close()
+
+
+def tamper_cosign_payload(repo: str, digest: str) -> None:
+    """Change every signed payload by one trailing space (still valid JSON); keep the signature annotations."""
+    reg = _registry(f"{repo}:x")
+    try:
+        found = reg.manifest_if_any(layout.sig_tag(digest))
+        assert found is not None, "no signature to tamper with"
+        doc = json.loads(found[0])
+        for layer in doc["layers"]:
+            body = reg.blob(layer["digest"], layer["size"], 1 << 16, "payload") + b" "
+            layer["digest"], layer["size"] = reg.put_blob(body), len(body)
+        reg.put_manifest(layout.sig_tag(digest), json.dumps(doc).encode(), layout.OCI_MANIFEST)
+    finally:
+        reg.close()

@@ -20,7 +20,8 @@ from mamori.sign.errors import SignError
 from mamori.sign.verifier import verify_image
 from tests.image import components as comp
 from tests.sign.conftest import OPTS, push_image
-from tests.sign.gpgkeys import GpgKey, make_key
+from tests.sign.gpgkeys import GpgKey, make_key, tamper_payload
+from tests.sign.skopeo import retag
 
 
 @pytest.fixture(scope="module")
@@ -149,35 +150,21 @@ def test_negative_cases(registry: comp.Registry, keys: tuple[GpgKey, GpgKey], tm
     other = verify_image(f"{repo}:other", pol, OPTS)  # type: ignore[arg-type]
     assert not other.ok and f"names {d1}, not the verified manifest {d2}" in other.signatures[0].reason
     # other tag of the same repository, same digest: the signed identity is repo:v1
-    alias = _retag(f"{repo}:v1", "alias")
+    alias = retag(f"{repo}:v1", "alias")
     assert alias == d1
     tagged = verify_image(f"{repo}:alias", pol, OPTS)  # type: ignore[arg-type]
     assert not tagged.ok and f"is for '{repo}:v1', not {repo}:alias" in tagged.signatures[0].reason
     assert verify_image(f"{repo}:alias", _policy(a, tmp_path, signed_identity="repository"), OPTS).ok  # type: ignore[arg-type]
     # tampered payload
-    blob = bytearray(same.path.read_bytes())
-    blob[-20] ^= 0x01
-    same.path.write_bytes(bytes(blob))
+    same.path.write_bytes(tamper_payload(same.path.read_bytes(), b"\n"))
     bad = verify_image(f"{repo}:v1", pol, OPTS)  # type: ignore[arg-type]
-    assert not bad.ok and "invalid GPG signature" in bad.signatures[0].reason
+    assert not bad.ok and "gpgv reports BADSIG" in bad.signatures[0].reason
     # a cosign-typed payload signed with the right key is not a containers/image signature
     body = payload.build(f"{repo}:v1", d1)
     blob2, _ = gpg.sign(body, a.fingerprint, home=str(a.home))
     same.path.write_bytes(blob2)
     typed = verify_image(f"{repo}:v1", pol, OPTS)  # type: ignore[arg-type]
     assert not typed.ok and "not 'atomic container signature'" in typed.signatures[0].reason
-
-
-def _retag(src: str, tag: str) -> str:
-    from mamori.sign.registry_push import PushRegistry
-
-    dref = parse_docker_ref(src)
-    reg = PushRegistry(dref, OPTS)
-    try:
-        data, media, _ = reg.manifest(dref.reference)
-        return reg.put_manifest(tag, data, media or "application/vnd.oci.image.manifest.v1+json")
-    finally:
-        reg.close()
 
 
 def test_config_mapping_and_cli(registry: comp.Registry, keys: tuple[GpgKey, GpgKey], tmp_path: Path) -> None:
