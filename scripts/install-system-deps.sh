@@ -7,6 +7,7 @@
 #   docker-registry a Distribution registry on 127.0.0.1 for the image and signature tests
 #   debootstrap     a minimal Debian rootfs, the test image whose packages are inventoried
 #   skopeo          an independent peer that writes OCI layouts and checks signatures
+#   gnupg           gpg/gpgv: GPG simple signing (mamori sign --gpg-key) and the skopeo signedBy interop
 #   python3-apt     apt_pkg, the reference for the dpkg version-ordering differential test
 #   stunnel4        the peer of the mTLS ambassador benchmark
 # No package may start its own service: service starts are denied while installing, and the
@@ -21,6 +22,7 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+{ command -v gpg && command -v gpgv && command -v gpgconf; } >/dev/null 2>&1 || need+=(gnupg)
 /usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || need+=(python3-apt)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 if [ "${#need[@]}" -eq 0 ]; then

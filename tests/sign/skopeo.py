@@ -62,11 +62,11 @@ class Skopeo:
         return self.run("--policy", self.path(policy), "--registries.d", self.path(registries_d), "copy",
                         "--src-tls-verify=false", "--dest-tls-verify=false", *extra, src, dest, gnupghome=gnupghome)
 
-    def configure(self, host: str, section: dict[str, object], requirement: dict[str, object] | None
+    def configure(self, base: Path, host: str, section: dict[str, object], requirement: dict[str, object] | None
                   ) -> tuple[Path, Path]:
-        """(policy.json, registries.d) in a fresh work dir: ``requirement`` for docker images on ``host``
-        (None = accept anything, for signing copies), ``section`` = the registries.d entry for ``host``."""
-        work = self.workdir()
+        """(policy.json, registries.d) in a fresh directory under ``base``: ``requirement`` for docker images
+        on ``host`` (None = accept anything, for signing copies), ``section`` = the registries.d entry."""
+        work = Path(tempfile.mkdtemp(prefix="conf-", dir=base))
         regd = work / "registries.d"
         regd.mkdir()
         (regd / "mamori-test.yaml").write_text(json.dumps({"docker": {host: section}}))  # YAML is a JSON superset

@@ -62,8 +62,8 @@ def test_skopeo_verifies_mamori_signatures(peer: Skopeo, registry: comp.Registry
     push_image(f"{repo}:unsigned", os.urandom(256))
     res = simple.sign_image(f"{repo}:v1", a.fingerprint, OPTS, str(look), home=str(a.home))
     section = {"lookaside": f"file://{look}"}
-    good, regd = peer.configure(registry.host, section, signed_by(a))
-    wrong, _ = peer.configure(registry.host, section, signed_by(b))
+    good, regd = peer.configure(tmp_path, registry.host, section, signed_by(a))
+    wrong, _ = peer.configure(tmp_path, registry.host, section, signed_by(b))
 
     def copy(policy: Path, tag: str) -> tuple[int, str]:
         out = tmp_path / f"out-{tag}-{policy.parent.name}"
@@ -98,7 +98,7 @@ def test_mamori_verifies_skopeo_signatures(peer: Skopeo, registry: comp.Registry
     repo = f"{registry.host}/interop/skopeo-gpg"
     d1 = push_image(f"{repo}:v1", os.urandom(256))
     d2 = push_image(f"{repo}:other", os.urandom(256))
-    accept, regd = peer.configure(registry.host, {"lookaside": f"file://{look}"}, None)
+    accept, regd = peer.configure(tmp_path, registry.host, {"lookaside": f"file://{look}"}, None)
     r = peer.copy(f"docker://{repo}:v1", f"docker://{repo}:signed", policy=accept, registries_d=regd,
                   extra=["--sign-by", a.fingerprint], gnupghome=a.home)
     assert r.returncode == 0, r.stderr
