@@ -17,7 +17,9 @@ from mamori.image.reference import parse_docker_ref
 from mamori.sign import gpg, lookaside, payload, simple
 from mamori.sign.config import build_policy, policy_from_mapping
 from mamori.sign.errors import SignError
+from mamori.sign.trust import from_config
 from mamori.sign.verifier import verify_image
+from mamori.sources.imageref import parse_image_ref
 from tests.image import components as comp
 from tests.sign.conftest import OPTS, push_image
 from tests.sign.gpgkeys import GpgKey, make_key, tamper_payload
@@ -191,6 +193,14 @@ def test_config_mapping_and_cli(registry: comp.Registry, keys: tuple[GpgKey, Gpg
     policy, _ = policy_from_mapping({"gpg-keyring": str(a.public), "lookaside": f"file://{look}",
                                      "signed-identity": "exact"})
     assert verify_image(ref, policy, OPTS).ok
+    # the decision point's image-trust hook: "signed by this GPG key" from the policy's trust.signatures
+    provider = from_config({"gpg-keyring": str(a.armored), "lookaside": str(look), "required": [a.fingerprint]},
+                           OPTS)
+    assert provider.check(parse_image_ref(ref)).trusted
+    other = f"{registry.host}/gpg/cli:unsigned"
+    push_image(other, os.urandom(32))
+    refused = provider.check(parse_image_ref(other))
+    assert not refused.trusted and "no GPG signature in the lookaside" in refused.reason
     for bad, why in (({"gpg-keyring": str(a.public)}, "lookaside"), ({"gpg-keyring": 3}, "must be a string"),
                      ({"gpg-keyring": str(a.public), "lookaside": "x", "signed-identity": "any"}, "one of")):
         with pytest.raises(SignError, match=why):
