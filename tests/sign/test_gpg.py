@@ -63,6 +63,39 @@ def test_sign_and_verify_message(keys: tuple[GpgKey, GpgKey]) -> None:
         gpg.verify(bytes(tampered), gpg.load_keyring(a.public.read_bytes()))
     with pytest.raises(SignError, match="could not sign"):
         gpg.sign(b"x", "no-such-key@example.test", home=str(a.home))
+    stored = a.gpg("--store", "--output", "-", data=b"unsigned literal data").stdout
+    with pytest.raises(SignError, match="not exactly one good signature"):
+        gpg.verify(stored, gpg.load_keyring(a.public.read_bytes()))
+    dual = make_key("dual")  # one home, two keys: one message carrying two signatures
+    try:
+        dual.gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", "second <s@example.test>",
+                 "ed25519", "sign", "never")
+        both = dual.gpg("--export").stdout
+        fprs = gpg.load_keyring(both).fingerprints
+        assert len(fprs) == 2
+        two = dual.gpg("--local-user", fprs[0], "--local-user", fprs[1], "--sign", "--output", "-", data=b"x").stdout
+        with pytest.raises(SignError, match="not exactly one good signature"):
+            gpg.verify(two, gpg.load_keyring(both))
+    finally:
+        dual.stop()
+
+
+@pytest.mark.parametrize(("rule", "signed", "ref", "ok"), [
+    ("repository", "127.0.0.1:5000/a/b", "127.0.0.1:5000/a/b:v1", True),
+    ("repository", "127.0.0.1:5000/a/c:v1", "127.0.0.1:5000/a/b:v1", False),
+    ("repo-digest-or-exact", "127.0.0.1:5000/a/b:v1", "127.0.0.1:5000/a/b:v1", True),
+    ("repo-digest-or-exact", "127.0.0.1:5000/a/b:v1", "127.0.0.1:5000/a/b:v2", False),
+    ("repo-digest-or-exact", "127.0.0.1:5000/a/b", "127.0.0.1:5000/a/b:latest", False),
+    ("repo-digest-or-exact", "127.0.0.1:5000/a/b:v9", "127.0.0.1:5000/a/b@sha256:" + "1" * 64, True),
+    ("exact", "127.0.0.1:5000/a/b:v9", "127.0.0.1:5000/a/b@sha256:" + "1" * 64, False),
+    ("exact", "127.0.0.1:5000/a/b@sha256:" + "1" * 64, "127.0.0.1:5000/a/b@sha256:" + "1" * 64, True),
+    ("exact", "busybox:latest", "docker.io/library/busybox", True),
+    ("exact", "not a reference", "docker.io/library/busybox", False),
+])
+def test_identity_rules(rule: str, signed: str, ref: str, ok: bool) -> None:
+    from mamori.sign import identity
+
+    assert (identity.check(rule, signed, parse_docker_ref(ref)) is None) is ok
 
 
 def test_detached_signature_and_decompression_bomb_refused(keys: tuple[GpgKey, GpgKey]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamori import __version__
+from mamori.image.errors import ImageError
 from mamori.image.limits import Limits
 from mamori.image.reference import DockerRef, parse_docker_ref
 from mamori.image.registry import Registry, RegistryOptions
@@ -45,7 +46,7 @@ def sign_image(ref: str, key: str, options: RegistryOptions, lookaside_dir: str,
     claimed = sign_identity or str(dref)
     try:
         parse_docker_ref(claimed)
-    except Exception:  # noqa: BLE001 - ImageError; one message for any unusable identity
+    except ImageError:
         raise SignError(f"--sign-identity {claimed[:120]!r} is not an image reference") from None
     base = lookaside.base_dir(lookaside_dir)
     reg = Registry(dref, options, Limits())
