@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mamori.ambassador.conn import READ_SIZE, TlsConn
 from mamori.ambassador.identity import AllowList
 from tests.ambassador.util import (
     TD,
@@ -371,6 +372,16 @@ def test_backpressure_bounds_what_a_stalled_receiver_costs(pki: Pki) -> None:
                     await asyncio.wait_for(w.drain(), 0.5)
                 except TimeoutError:
                     break  # the chain is full: back-pressure reached the sender
+            # what each relay holds while stalled: one read's worth above the write high-water mark at most
+            for amb in (srv, cli):
+                conns = [c for act in amb.active.values() for c in act.conns]
+                assert len(conns) == 2
+                for c in conns:
+                    assert c.transport is not None
+                    held = c.transport.get_write_buffer_size() + c._buffered
+                    if isinstance(c, TlsConn):
+                        held += c._in.pending
+                    assert held <= amb.opts.max_buffer + READ_SIZE + 64 * 1024, (amb.opts.mode, type(c), held)
             release.set()
             w.close()
         app.close()

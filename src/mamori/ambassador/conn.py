@@ -5,9 +5,15 @@ from the peer shuts the whole connection), which breaks request/response protoco
 signal the end of a request with a half-close. ``TlsConn`` therefore drives an
 ``ssl.SSLObject`` over memory BIOs itself: ``write_eof`` sends close_notify and a TCP FIN
 while reading goes on, and the peer's close_notify is an EOF on the read side only.
-Both kinds are plain protocols (no StreamReader: received chunks are handed on without
-copying) and both directions are bounded: reading pauses once ``max_buffer`` bytes wait,
-and ``drain`` waits while the transport's write buffer is above its high-water mark.
+Both kinds are buffered protocols reading into one per-thread buffer, and both directions are
+bounded: reading pauses once ``max_buffer`` bytes wait, and ``drain`` waits while the
+transport's write buffer is above its high-water mark.
+
+The relay does not go through ``read``/``write`` coroutines: :class:`Splice` forwards inside
+the protocol callbacks (received plaintext is encrypted straight out of the read buffer,
+decrypted records go to the other socket in one ``writelines``), and back-pressure is the
+destination's ``pause_writing`` pausing the source's reading. A per-chunk hop through a
+queue, a future and a task step cost more than the AES-GCM itself (docs/ambassador.md).
 """
 
 from __future__ import annotations
@@ -15,10 +21,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol, cast
 
 CHUNK = 64 * 1024
+RECORD = 16 * 1024  # the largest TLS plaintext record: one SSLObject.read never returns more
+READ_SIZE = 256 * 1024  # one recv: large reads mean fewer callbacks, TLS writes of 16 records at once
+
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """The buffer every recv of this thread's loop lands in.
+
+    A loop fills it (get_buffer) and hands it over (buffer_updated) back to back, and every
+    consumer copies or encrypts it before returning, so one buffer serves all connections of
+    a loop: memory does not grow with the connection count.
+    """
+    mv: memoryview | None = getattr(_local, "buf", None)
+    if mv is None:
+        mv = _local.buf = memoryview(bytearray(READ_SIZE))
+    return mv
 
 
 class Conn(Protocol):
@@ -30,7 +55,7 @@ class Conn(Protocol):
     def abort(self) -> None: ...
 
 
-class _Buffered(asyncio.Protocol):
+class _Buffered(asyncio.BufferedProtocol):
     """Receive queue, flow control and drain shared by the plaintext and the TLS side."""
 
     def __init__(self, max_buffer: int) -> None:
@@ -47,6 +72,11 @@ class _Buffered(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
+        self._splice: Splice | None = None
+        self._peer: _Buffered | None = None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
@@ -61,13 +91,31 @@ class _Buffered(asyncio.Protocol):
             self.connected.set_exception(exc or ConnectionResetError("connection lost"))
         self._wake_reader()
         self._wake_drain(exc)
+        if self._splice is not None:
+            # Nothing more comes from this side: an EOF, as for the queue's readers; data still
+            # on its way here fails when it is written (a reset after the last answer is not an error).
+            self._splice.eof(self)
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self._peer is not None:
+            self._peer._pause_source()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         self._wake_drain(None)
+        if self._peer is not None:
+            self._peer._resume_source()
+
+    def _pause_source(self) -> None:
+        if not self._read_paused and self.transport is not None and not self._lost:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_source(self) -> None:
+        if self._read_paused and self.transport is not None and not self._lost:
+            self._read_paused = False
+            self.transport.resume_reading()
 
     def _queue(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
@@ -149,13 +197,19 @@ class _Buffered(asyncio.Protocol):
 class PlainConn(_Buffered):
     """A TCP or unix stream (the local application's side)."""
 
-    def data_received(self, data: bytes) -> None:
-        self._queue(data)
+    def buffer_updated(self, nbytes: int) -> None:
+        data = _read_buffer()[:nbytes]
+        if self._splice is not None:
+            self._splice.from_plain(data)
+            return
+        self._queue(bytes(data))
         self._check_pause()
         self._wake_reader()
 
     def eof_received(self) -> bool:
         self._eof = True
+        if self._splice is not None:
+            self._splice.eof(self)
         self._wake_reader()
         return True  # keep our write side open: a half-close is not the end of the connection
 
@@ -163,6 +217,12 @@ class PlainConn(_Buffered):
         if self._lost or self.transport is None:
             raise ConnectionResetError("connection lost")
         self.transport.write(data)
+
+    def write_many(self, chunks: list[bytes]) -> None:
+        """One writev for many chunks (uvloop); no join copy."""
+        if self._lost or self.transport is None:
+            raise ConnectionResetError("connection lost")
+        self.transport.writelines(chunks)
 
     def write_eof(self) -> None:
         t = self.transport
@@ -195,10 +255,12 @@ class TlsConn(_Buffered):
         super().connection_made(transport)
         self._step_handshake()
 
-    def data_received(self, data: bytes) -> None:
-        self._in.write(data)
+    def buffer_updated(self, nbytes: int) -> None:
+        self._in.write(_read_buffer()[:nbytes])
         if not self.handshake.done():
             self._step_handshake()
+        elif self._splice is not None:
+            self._forward()
         else:
             self._pull()
 
@@ -208,6 +270,10 @@ class TlsConn(_Buffered):
             self._step_handshake()
             if not self.handshake.done():
                 self.handshake.set_exception(ConnectionResetError("the peer closed during the handshake"))
+        elif self._splice is not None:
+            self._forward()
+            self._eof = True
+            self._splice.eof(self)
         else:
             self._pull()
             self._eof = True
@@ -247,10 +313,47 @@ class TlsConn(_Buffered):
     def _refill(self) -> None:
         self._pull()
 
+    def _forward(self) -> None:
+        """Spliced: decrypt every complete record in the BIO and hand them on in one write."""
+        assert self._splice is not None
+        records: list[bytes] = []
+        size = 0
+        eof = False
+        error: BaseException | None = None
+        read = self.sslobj.read
+        while True:
+            try:
+                chunk = read(RECORD)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                eof = True
+                break
+            except ssl.SSLEOFError:
+                eof = self.unclean_eof = True
+                break
+            except (ssl.SSLError, OSError) as exc:
+                error = exc
+                break
+            if not chunk:
+                eof = True
+                break
+            records.append(chunk)
+            size += len(chunk)
+        self._flush()  # TLS 1.3 may answer (key update)
+        if records:
+            self._splice.from_tls(records, size)
+        if error is not None:
+            self._error = error
+            self._splice.fail(error)
+        elif eof:
+            self._eof = True
+            self._splice.eof(self)
+
     def _pull(self) -> None:
         while self._buffered < self.max_buffer:
             try:
-                chunk = self.sslobj.read(CHUNK)
+                chunk = self.sslobj.read(RECORD)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -271,14 +374,14 @@ class TlsConn(_Buffered):
         self._wake_reader()
 
     # -- stream interface -------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if self._error is not None:
             raise self._error  # the reason the session failed (an alert), not a symptom of it
         if self._sent_eof or self._lost:
             raise ConnectionResetError("write after close")
         view = memoryview(data)
-        while view:
-            n = self.sslobj.write(view[:CHUNK])
+        while view:  # a memory BIO takes everything in one call; the loop is for form's sake
+            n = self.sslobj.write(view)
             view = view[n:]
         self._flush()
 
@@ -312,3 +415,88 @@ class TlsConn(_Buffered):
 
     def cipher(self) -> str | None:
         return self._session[2]
+
+
+class Splice:
+    """Both directions of one relay, forwarded inside the protocol callbacks.
+
+    ``done`` resolves when both sides have sent EOF (each EOF is passed on as a half-close)
+    and fails with the first error of either side. Counters get the bytes forwarded from
+    each side. Back-pressure: a side whose transport cannot take more pauses the other's
+    reading (its own ``pause_writing``), so at most one read's worth sits above the
+    transport's high-water mark.
+    """
+
+    def __init__(self, plain: PlainConn, tls: TlsConn, from_plain: Callable[[int], None],
+                 from_tls: Callable[[int], None]) -> None:
+        self.plain, self.tls = plain, tls
+        self._count_plain, self._count_tls = from_plain, from_tls
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._open: set[int] = {id(plain), id(tls)}  # sides whose EOF has not been seen
+        plain._splice, tls._splice = self, self
+        plain._peer, tls._peer = tls, plain
+        self._start()
+
+    def _start(self) -> None:
+        """Hand on what the queues hold from before the splice, then read freely."""
+        plain, tls = self.plain, self.tls
+        try:
+            while plain._chunks:
+                chunk = plain._chunks.popleft()
+                tls.write(chunk)
+                self._count_plain(len(chunk))
+            plain._buffered = 0
+            if tls._chunks:
+                chunks = list(tls._chunks)
+                tls._chunks.clear()
+                tls._buffered = 0
+                plain.write_many(chunks)
+                self._count_tls(sum(map(len, chunks)))
+        except (ssl.SSLError, OSError) as exc:
+            self.fail(exc)
+            return
+        if tls._error is not None:
+            self.fail(tls._error)
+            return
+        for side, dst in ((plain, tls), (tls, plain)):
+            if side._eof:
+                self.eof(side)
+            elif dst._write_paused:
+                side._pause_source()
+            else:
+                side._resume_source()
+        if not tls._eof and not tls._lost:
+            tls._forward()  # records left in the BIO when the queue paused reading
+
+    def from_plain(self, data: memoryview) -> None:
+        if self.done.done():
+            return
+        try:
+            self.tls.write(data)  # encrypted before returning: the read buffer may be reused
+        except (ssl.SSLError, OSError) as exc:
+            self.fail(exc)
+            return
+        self._count_plain(len(data))
+
+    def from_tls(self, records: list[bytes], size: int) -> None:
+        if self.done.done():
+            return
+        try:
+            self.plain.write_many(records)
+        except OSError as exc:
+            self.fail(exc)
+            return
+        self._count_tls(size)
+
+    def eof(self, side: _Buffered) -> None:
+        if id(side) not in self._open or self.done.done():
+            return
+        self._open.discard(id(side))
+        (self.tls if side is self.plain else self.plain).write_eof()
+        if not self._open:
+            self.done.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mamori.ambassador.addr import Address
-from mamori.ambassador.conn import CHUNK, Conn, PlainConn, TlsConn
+from mamori.ambassador.conn import Conn, PlainConn, Splice, TlsConn
 from mamori.ambassador.flows import Flow, FlowSink
 from mamori.ambassador.identity import AllowList, IdentityError, peer_from_der
 from mamori.ambassador.metrics import Metrics
@@ -356,47 +356,35 @@ class Ambassador:
             self._finish(flow, act)
 
     async def _relay(self, act: _Active, source: Conn, other: Conn) -> None:
-        """Copy both ways until both sides have sent EOF; an error on either side ends both."""
+        """Forward both ways until both sides have sent EOF; an error on either side ends both."""
         flow = act.flow
         flow.result = "allowed"
         self.sink.emit(flow.record("start"))
         mode = self.opts.mode
+        counter_in, counter_out = self.metrics.bytes.labels(mode, "in"), self.metrics.bytes.labels(mode, "out")
 
-        async def pump(src: Conn, dst: Conn, inbound: bool) -> None:
-            counter = self.metrics.bytes.labels(mode, "in" if inbound else "out")
-            while True:
-                data = await src.read(CHUNK)
-                if not data:
-                    dst.write_eof()
-                    return
-                dst.write(data)
-                n = len(data)
-                if inbound:
-                    flow.bytes_from_source += n
-                else:
-                    flow.bytes_to_source += n
-                counter.inc(n)
-                act.last = time.monotonic()
-                await dst.drain()
+        def inbound(n: int) -> None:
+            flow.bytes_from_source += n
+            counter_in.inc(n)
+            act.last = time.monotonic()
 
-        tasks = [asyncio.ensure_future(pump(source, other, True)), asyncio.ensure_future(pump(other, source, False))]
+        def outbound(n: int) -> None:
+            flow.bytes_to_source += n
+            counter_out.inc(n)
+            act.last = time.monotonic()
+
+        plain, tls = (source, other) if isinstance(source, PlainConn) else (other, source)
+        assert isinstance(plain, PlainConn) and isinstance(tls, TlsConn)
+        splice = Splice(plain, tls, *((inbound, outbound) if plain is source else (outbound, inbound)))
         try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in pending:
-                t.cancel()
-            errors = [e for e in (t.exception() for t in done) if e is not None]
-            if errors and act.forced is None:
+            await splice.done
+        except (ssl.SSLError, OSError) as exc:
+            if act.forced is None:
                 # TLS 1.3: the server's verdict on our certificate arrives as an alert after our handshake
-                refusals = [e for e in errors if isinstance(e, ssl.SSLError) and _classify(e)[0] == "denied"]
-                if refusals:
-                    flow.result, flow.reason = "denied", f"refused by the peer: {str(refusals[0])[:300]}"
+                if isinstance(exc, ssl.SSLError) and _classify(exc)[0] == "denied":
+                    flow.result, flow.reason = "denied", f"refused by the peer: {str(exc)[:300]}"
                 else:
-                    exc = errors[0]
                     flow.result, flow.reason = "error", f"{type(exc).__name__}: {str(exc)[:300]}"
-        except asyncio.CancelledError:
-            for t in tasks:
-                t.cancel()
-            raise
         finally:
             for c in (source, other):
                 if isinstance(c, TlsConn) and c.unclean_eof:
