@@ -193,3 +193,25 @@ def test_capture_errors_exit_2_without_traceback(daemon: dockerd.Daemon, keys: d
     r = run("forensics", "capture", "victim", "-H", "unix:///nonexistent.sock", "-o", str(tmp_path / "y"),
             "--key", str(keys["ecdsa"].private))
     assert r.exit_code == 2 and "cannot reach" in r.output
+
+
+def test_memory_checkpoint_on_an_experimental_daemon(keys: dict[str, KeyPair], tmp_path: Path) -> None:
+    """With --experimental the daemon tries CRIU: the memory image is kept and hashed, or its failure is recorded
+    and nothing half-written stays in the bundle."""
+    with dockerd.running("--experimental") as d:
+        image = dockerd.busybox_image(d)
+        d.docker("run", "-d", "--name", "mem", image, "sleep", "3600")
+        out = tmp_path / "b"
+        r = run("forensics", "capture", "mem", "-H", d.host, "-o", str(out), "--key", str(keys["ecdsa"].private))
+        assert r.exit_code == 0, r.output
+        m = manifest(out)
+        assert m["docker"]["experimental"] is True
+        memory = [a for a in m["artifacts"] if a["kind"] == "memory"]
+        reasons = [u["reason"] for u in m["unavailable"] if u["kind"] == "memory"]
+        if memory:
+            assert all(a["path"].startswith("memory/") for a in memory)
+        else:  # e.g. no criu, or a kernel CRIU cannot work with: the daemon's own words are kept
+            assert reasons and "criu" in reasons[0].lower() and "experimental" not in reasons[0]
+            assert not (out / "memory").exists()
+        assert d.docker("inspect", "-f", "{{.State.Running}}", "mem").stdout.strip() == "true"
+        assert run("forensics", "verify", str(out), "--key", str(keys["ecdsa"].public)).exit_code == 0

@@ -141,7 +141,7 @@ class _Capture:
             except ValueError:
                 msg = res.text
             self.missing("memory", f"docker checkpoint create (CRIU) failed, HTTP {res.status_code}: "
-                                   f"{msg.strip()[:300] or 'no message'}")
+                                   f"{msg.strip()[:1000] or 'no message'}")
             return
         if not self.local:
             self.missing("memory", f"checkpoint {name} was written on the remote daemon's host, not into the "

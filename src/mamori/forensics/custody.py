@@ -43,7 +43,7 @@ def _open(db: str | None) -> Any:
     from mamori.audit.log import open_log
 
     try:
-        return open_log(db)
+        return open_log(None if db == "default" else db)
     except (SQLAlchemyError, OSError) as exc:
         raise ForensicsError(f"cannot open the audit store: {str(exc).splitlines()[0][:300]}") from None
 
