@@ -127,3 +127,23 @@ def test_approval_predicate() -> None:
         predicates.approval("qa", "", [], [])
     with pytest.raises(AttestError, match="result"):
         predicates.test_result({"result": "OK"})
+
+
+def test_cosign_v01_statement_for_a_docker_hub_image() -> None:
+    """cosign writes Statement v0.1 and names Docker Hub images index.docker.io/...: both verify."""
+    from mamori.attest.verify import check_layer
+
+    body = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": statement.VULN,
+                       "subject": [{"name": "index.docker.io/library/alpine",
+                                    "digest": {"sha256": DIGEST.removeprefix("sha256:")}}],
+                       "predicate": {}}, separators=(",", ":")).encode()
+    sig = K1.sign(dsse.pae(dsse.IN_TOTO, body), ec.ECDSA(hashes.SHA256()))
+    blob = dsse.Envelope(dsse.IN_TOTO, body, (("", sig),)).to_json()
+    policy = TrustPolicy(keys={"k": K1.public_key()})
+    ok = check_layer(LAYER, blob, DIGEST, "docker.io/library/alpine", policy, 0)
+    assert ok.ok and ok.predicate_type == statement.VULN, ok.reason
+    other = check_layer(LAYER, blob, DIGEST, "docker.io/library/busybox", policy, 0)
+    assert not other.ok and "not docker.io/library/busybox" in other.reason
+    wrong_type = dsse.Envelope("application/json", body, (("", K1.sign(dsse.pae("application/json", body),
+                                                                      ec.ECDSA(hashes.SHA256()))),)).to_json()
+    assert "payloadType" in check_layer(LAYER, wrong_type, DIGEST, "docker.io/library/alpine", policy, 0).reason

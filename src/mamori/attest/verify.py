@@ -56,6 +56,18 @@ class AttestReport:
                                  for a in self.attestations]}
 
 
+_DOCKER_HUB = {"index.docker.io", "registry-1.docker.io", "docker.io"}
+
+
+def _repo_key(name: str) -> str | None:
+    """A subject name as registry/repository, Docker Hub's aliases folded (cosign writes index.docker.io)."""
+    try:
+        d = parse_docker_ref(name)
+    except ImageError:
+        return None
+    return f"{'docker.io' if d.registry in _DOCKER_HUB else d.registry}/{d.repository}"
+
+
 def _check_cert(layer: layout.AttLayer, sig: bytes, signed: bytes, policy: TrustPolicy) -> tuple[str | None, str]:
     try:
         leaf = x509.load_pem_x509_certificate((layer.certificate or "").encode())
@@ -118,7 +130,7 @@ def check_layer(layer: layout.AttLayer, blob: bytes, digest: str, repo: str, pol
         named = ", ".join(f"sha256:{h[:16]}..." for _, h in st.subjects[:3])
         return AttestationVerdict(index, False, signer, ptype,
                                   f"the statement is about {named}, not the verified manifest {digest}", layer.digest)
-    if policy.match_repository and not any(n == repo for n, _ in st.subjects):
+    if policy.match_repository and not any(_repo_key(n) == _repo_key(repo) for n, _ in st.subjects):
         return AttestationVerdict(index, False, signer, ptype,
                                   f"the statement names {st.subjects[0][0][:120]!r}, not {repo}", layer.digest)
     if hint and hint != ptype:

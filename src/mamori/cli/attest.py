@@ -118,9 +118,13 @@ def attest(ref: str, ptype: str, predicate_file: str | None, vuln_db: str | None
 def _cert_identity(path: str) -> str:
     from cryptography import x509
 
+    from mamori.attest.errors import AttestError
     from mamori.pki.store import read_small
 
-    cert = x509.load_pem_x509_certificate(read_small(path, "certificate"))
+    try:
+        cert = x509.load_pem_x509_certificate(read_small(path, "certificate"))
+    except ValueError:
+        raise AttestError(f"{path} is not a PEM certificate") from None
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = [str(n.value) for n in san]
