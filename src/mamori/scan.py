@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mamori.model import InputError, ScanSet, Skipped
 from mamori.policy.config import CONFIG_NAMES
 from mamori.sources import is_dockerfile, is_yaml, load_text, looks_like_dockerfile, read_file
+from mamori.sources.sbom import looks_like_sbom
 
 if TYPE_CHECKING:
     from mamori.live.docker_host import LiveOptions
@@ -42,6 +43,15 @@ def discover(paths: Iterable[str], out: ScanSet) -> Iterator[str]:
             yield path
         else:
             out.errors.append(InputError(path, 0, "no such file or directory"))
+
+
+SBOM_HINT = "CycloneDX/SPDX SBOM: its packages are matched against the advisory database by `mamori vuln scan FILE`"
+
+
+def sbom_inputs(paths: Iterable[str]) -> list[str]:
+    """The named files that are SBOMs: ``mamori scan`` hands them to the vulnerability report when every
+    input is one (an SBOM has no configuration for the policy rules to judge)."""
+    return [p for p in paths if p.lower().endswith(".json") and os.path.isfile(p) and looks_like_sbom(p)]
 
 
 STDIN = "-"
@@ -77,6 +87,10 @@ def load_paths(paths: Iterable[str], live: LiveOptions | None = None) -> ScanSet
         _load_stdin(out)
         paths = [p for p in paths if p != STDIN]
     for file in discover(paths, out):
+        if file.lower().endswith(".json") and looks_like_sbom(file):
+            out.files.append(file)
+            out.skipped.append(Skipped(file, 0, "SBOM", SBOM_HINT))
+            continue
         text, err = read_file(file)
         if err is not None:
             out.errors.append(err)

@@ -155,20 +155,30 @@ class VulnContext:
 
 def sbom_targets(path: str) -> Any:
     """Targets of an SBOM file; a bad SBOM is one line naming the file and the problem (exit 2)."""
-    from mamori.vuln.targets import SbomError, targets_from_sbom
+    from mamori.sources.sbom import SbomError, read_sbom
+    from mamori.vuln.targets import targets_of
 
     try:
-        return targets_from_sbom(path)
+        sbom = read_sbom(path)
     except SbomError as exc:
         click.echo(f"mamori: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    for note in sbom.notes:
+        click.echo(f"mamori: warning: {path}: {note}", err=True)
+    targets = targets_of(sbom)
+    if sbom.packages and not targets:
+        click.echo(f"mamori: warning: {path}: none of its {len(sbom.packages)} package URLs is one advisories "
+                   "are keyed by", err=True)
+    return targets
 
 
 def render(rep: Any, fmt: str) -> str:
-    from mamori.vuln.report import as_json, as_sarif, as_text
+    from mamori.vuln.report import as_json, as_junit, as_sarif, as_text
 
     if fmt == "json":
         return json.dumps(as_json(rep), indent=2) + "\n"
+    if fmt == "junit":
+        return as_junit(rep)
     return as_sarif(rep) if fmt == "sarif" else as_text(rep)
 
 
@@ -187,10 +197,10 @@ def write(text: str, output: str | None) -> None:
 def scan_sboms(paths: tuple[str, ...] | list[str], db_url: str | None, fail_on: str | None, ignore_unfixed: bool,
                ignore_file: str | None, fmt: str, output: str | None) -> NoReturn:
     """``mamori scan FILE.cdx.json`` routes here: one report over the packages of every SBOM given."""
-    ctx = VulnContext(db_url, ignore_file, ignore_unfixed)
     targets = [t for p in paths for t in sbom_targets(p)]
+    ctx = VulnContext(db_url, ignore_file, ignore_unfixed)
     rep = ctx.report(", ".join(paths), targets)
-    write(render(rep, "json" if fmt == "json" else "sarif" if fmt == "sarif" else "text"), output)
+    write(render(rep, fmt), output)
     sys.exit(EXIT_FINDINGS if rep.blocking(fail_on) else 0)
 
 
@@ -199,7 +209,7 @@ def scan_sboms(paths: tuple[str, ...] | list[str], db_url: str | None, fail_on: 
 @db_option
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 when a finding has this severity or worse.")
 @vuln_filter_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
 @source_options

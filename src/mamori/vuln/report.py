@@ -176,6 +176,17 @@ def junit_suite(r: VulnReport) -> Any:
     return suite
 
 
+def as_junit(r: VulnReport) -> str:
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", {"name": "mamori-vuln"})
+    suite = junit_suite(r)
+    root.append(suite)
+    for k in ("tests", "failures"):
+        root.set(k, suite.get(k) or "0")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
 def with_policy_report(fmt: str, policy_text: str, r: VulnReport) -> str:
     """The policy report of ``mamori image scan`` in ``fmt`` with this report added in the same format."""
     if fmt == "json":

@@ -7,13 +7,13 @@ operating-system component), so all of them are read here into one :class:`Targe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packageurl import PackageURL
 
+from mamori.sources.sbom import Sbom, SbomError, read_sbom
 from mamori.vuln.ecosystems import (
     PURL_ECOSYSTEM,
     canonical_package,
@@ -21,13 +21,7 @@ from mamori.vuln.ecosystems import (
     parse_distro_qualifier,
 )
 
-MAX_SBOM_BYTES = 256 << 20
-MAX_COMPONENTS = 500_000
-MAX_DEPTH = 64
-
-
-class SbomError(ValueError):
-    pass
+__all__ = ["SbomError", "Target", "target_from_purl", "targets_from_inventory", "targets_from_sbom", "targets_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +69,8 @@ def target_from_purl(purl: str, source_name: str | None = None, source_version: 
         eco = None
         if q.get("distro"):
             did, dver = parse_distro_qualifier(q["distro"])
+            if not dver and did[:1].isdigit() and p.namespace:  # Trivy's apk purls: distro=3.19.1
+                did, dver = str(p.namespace), did
             eco = distro_ecosystem(did, dver)
         if eco is None and os_hint:
             eco = distro_ecosystem(*os_hint)
@@ -100,78 +96,17 @@ def targets_from_inventory(inventory: Any) -> list[Target]:
     return out
 
 
-def _walk_cdx(components: Any, out: list[dict[str, Any]], depth: int = 0) -> None:
-    if not isinstance(components, list) or depth > MAX_DEPTH:
-        return
-    for c in components:
-        if not isinstance(c, dict):
-            continue
-        if len(out) >= MAX_COMPONENTS:
-            raise SbomError(f"more than {MAX_COMPONENTS} components")
-        out.append(c)
-        _walk_cdx(c.get("components"), out, depth + 1)
-
-
-def _props(c: dict[str, Any]) -> dict[str, str]:
-    return {str(p.get("name")): str(p.get("value")) for p in c.get("properties") or [] if isinstance(p, dict)}
+def targets_of(sbom: Sbom) -> list[Target]:
+    """Targets from a parsed SBOM: its packages by purl, the SBOM's one operating system as the release hint."""
+    hint = (sbom.os[0], sbom.os[1], "") if sbom.os else None
+    out = []
+    for pk in sbom.packages:
+        t = target_from_purl(pk.purl, pk.source_name, pk.source_version, hint)
+        if t is not None:
+            out.append(t)
+    return out
 
 
 def targets_from_sbom(path: str | Path) -> list[Target]:
-    """Targets from a CycloneDX (1.4 to 1.6) or SPDX 2.x JSON SBOM, by purl."""
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_SBOM_BYTES:
-            raise SbomError(f"{p}: larger than {MAX_SBOM_BYTES} bytes")
-        doc = json.loads(p.read_bytes())
-    except OSError as e:
-        raise SbomError(f"{p}: {e.strerror or e}") from None
-    except (ValueError, RecursionError):
-        raise SbomError(f"{p}: not JSON") from None
-    if not isinstance(doc, dict):
-        raise SbomError(f"{p}: not an SBOM")
-    out: list[Target] = []
-    if doc.get("bomFormat") == "CycloneDX":
-        comps: list[dict[str, Any]] = []
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        if isinstance(meta, dict) and isinstance(meta.get("component"), dict):
-            _walk_cdx([meta["component"]], comps)
-        _walk_cdx(doc.get("components"), comps)
-        hint = None
-        for c in comps:
-            if c.get("type") == "operating-system" and isinstance(c.get("name"), str):
-                hint = (c["name"], str(c.get("version") or ""), "")
-        for c in comps:
-            purl = c.get("purl")
-            if not isinstance(purl, str):
-                continue
-            pr = _props(c)
-            src = pr.get("aquasecurity:trivy:SrcName") or pr.get("syft:metadata:source")
-            src_ver = pr.get("aquasecurity:trivy:SrcVersion") or pr.get("syft:metadata:sourceVersion")
-            if src_ver and pr.get("aquasecurity:trivy:SrcRelease"):
-                src_ver = f"{src_ver}-{pr['aquasecurity:trivy:SrcRelease']}"
-            if src_ver and pr.get("aquasecurity:trivy:SrcEpoch") not in (None, "", "0"):
-                src_ver = f"{pr['aquasecurity:trivy:SrcEpoch']}:{src_ver}"
-            t = target_from_purl(purl, src, src_ver, hint)
-            if t is not None:
-                out.append(t)
-        return out
-    if isinstance(doc.get("spdxVersion"), str):
-        pkgs = doc.get("packages") or []
-        if not isinstance(pkgs, list) or len(pkgs) > MAX_COMPONENTS:
-            raise SbomError(f"{p}: bad or oversized 'packages'")
-        hint = None
-        for pk in pkgs:
-            if isinstance(pk, dict) and pk.get("primaryPackagePurpose") == "OPERATING-SYSTEM":
-                hint = (str(pk.get("name") or ""), str(pk.get("versionInfo") or ""), "")
-        for pk in pkgs:
-            if not isinstance(pk, dict):
-                continue
-            for ref in pk.get("externalRefs") or []:
-                if isinstance(ref, dict) and ref.get("referenceType") == "purl" and isinstance(
-                        ref.get("referenceLocator"), str):
-                    t = target_from_purl(ref["referenceLocator"], None, None, hint)
-                    if t is not None:
-                        out.append(t)
-                    break
-        return out
-    raise SbomError(f"{p}: neither CycloneDX nor SPDX JSON")
+    """Targets from a CycloneDX (1.2 to 1.7) or SPDX 2.x JSON SBOM; raises :class:`SbomError`."""
+    return targets_of(read_sbom(path))
