@@ -11,13 +11,16 @@ import os
 import sys
 from collections import Counter
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
 from mamori import __version__
-from mamori.controls.catalog import Control
-from mamori.model import Severity
-from mamori.rules.registry import Rule
+from mamori.model.core import Severity
+
+if TYPE_CHECKING:
+    from mamori.controls.catalog import Control
+    from mamori.rules.registry import Rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = ("text", "json", "sarif", "junit")

@@ -14,8 +14,8 @@ from mamori.image.fsview import Capture, FsView, Probe
 from mamori.image.image import Image
 from mamori.image.limits import Limits
 from mamori.image.open import open_image
+from mamori.image.options import RegistryOptions
 from mamori.image.reference import Platform, parse_platform
-from mamori.image.registry import RegistryOptions
 
 
 @dataclass

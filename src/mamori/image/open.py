@@ -6,8 +6,8 @@ from mamori.image.daemon import DaemonMissing, open_daemon
 from mamori.image.errors import ImageError
 from mamori.image.image import Image
 from mamori.image.limits import Limits
+from mamori.image.options import RegistryOptions
 from mamori.image.reference import Platform, parse_source
-from mamori.image.registry import RegistryOptions, open_registry
 
 
 def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
@@ -27,11 +27,15 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
 
         return open_oci_dir(src.target, platform, limits)
     if src.scheme == "registry":
+        from mamori.image.registry import open_registry
+
         return open_registry(src.target, platform, limits, registry)
     try:
         return open_daemon(src.target, platform, limits, docker_host)
     except DaemonMissing as first:
         try:
+            from mamori.image.registry import open_registry
+
             return open_registry(src.target, platform, limits, registry)
         except ImageError as second:
             raise ImageError(f"{ref}: not in the Docker daemon ({first}); registry: {second}") from None

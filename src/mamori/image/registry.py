@@ -26,19 +26,11 @@ from mamori.image.digest import of, parse, verify
 from mamori.image.errors import ImageError
 from mamori.image.image import Image, resolve
 from mamori.image.limits import Limits
+from mamori.image.options import RegistryOptions
 from mamori.image.reference import DockerRef, Platform, parse_docker_ref
 
 MAX_TOKEN_RESPONSE = 1 << 20
 MAX_ERROR_BODY = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryOptions:
-    ca_file: str | None = None
-    insecure: bool = False
-    credentials: Credentials | None = None
-    timeout: float = 60.0
-    docker_config: bool = True  # fall back to auths in the Docker CLI's config.json
 
 
 @dataclass

@@ -5,8 +5,6 @@ from __future__ import annotations
 import posixpath
 import re
 
-from debian.deb822 import Deb822
-
 from mamori.image.catalog import purl
 from mamori.image.catalog.model import OsRelease, Package
 from mamori.image.fsview import FsView
@@ -47,6 +45,8 @@ def catalog(view: FsView, os: OsRelease | None) -> list[Package]:
 def _stanzas(view: FsView, data: bytes, path: str, layer: int | None, os: OsRelease | None,
              need_status: bool) -> list[Package]:
     out: list[Package] = []
+    from debian.deb822 import Deb822  # ~50 ms to import: only when an image has a dpkg database
+
     for para in Deb822.iter_paragraphs(data.decode("utf-8", "replace").splitlines(keepends=True),
                                        use_apt_pkg=False):
         name, version = para.get("Package"), para.get("Version")
