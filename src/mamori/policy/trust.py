@@ -1,9 +1,10 @@
 """The image-trust hook of the decision point: is this image signed and approved?
 
 The decision point asks an :class:`ImageTrust` about every container image (rule
-MAM-IMG-005). The signature and promotion work plugs its verifier in here; until then the
-policy's ``trust.approved-images`` list of digests is the built-in provider. Verifiers
-must answer from a cache on the admission hot path: a cold signature check costs seconds.
+MAM-IMG-005). Providers: ``trust.approved-images`` (digests, below), ``trust.signatures``
+(:mod:`mamori.sign.trust`) and ``trust.attestations`` ("approved for prod", :mod:`mamori.attest.trust`);
+with several, an image must satisfy all. Verifiers must answer from a digest-keyed cache on the
+admission hot path: a cold signature check costs a registry round trip.
 """
 
 from __future__ import annotations
