@@ -139,3 +139,5 @@ def test_cli_refusals_and_errors(tmp_path: Path, image: str) -> None:
     cfg.write_text("environments:\n  prod:\n    repository: 127.0.0.1:1/prod/app\n")
     r = run(tmp_path, "promote", image, "--to", "qa", "--key", key + ".key", "--config", str(cfg))
     assert r.exit_code == 2 and "no environment 'qa'" in r.output
+    r = run(tmp_path, "status", image, "--config", str(cfg), "--insecure")
+    assert r.exit_code == 1 and "could not read 1 environment(s): prod" in r.output, r.output

@@ -103,7 +103,7 @@ def _audit(url: str, entry: dict[str, Any]) -> None:
 @registry_options
 @config_options
 def status(ref: str, ca_file: str | None, insecure: bool, username: str | None, config: str | None, fmt: str) -> None:
-    """Which digest each environment holds under REF's tag; exit 1 when they differ."""
+    """Which digest each environment holds under REF's tag; exit 1 when they differ or one cannot be read."""
     from mamori.promote.status import consistent, tag_of
     from mamori.promote.status import status as env_status
 
@@ -111,7 +111,8 @@ def status(ref: str, ca_file: str | None, insecure: bool, username: str | None, 
     with errors():
         tag = tag_of(ref)
     rows = env_status(tag, envs, _options(ca_file, insecure, username))
-    same = consistent(rows)
+    unread = [r for r in rows if r.error]
+    same = consistent(rows) and not unread  # an environment we could not read cannot be called the same
     if fmt == "json":
         click.echo(json.dumps({"tag": tag, "same_digest": same, "environments": [
             {"environment": r.environment, "reference": r.reference, "digest": r.digest, "error": r.error}
@@ -120,6 +121,10 @@ def status(ref: str, ca_file: str | None, insecure: bool, username: str | None, 
         for r in rows:
             click.echo(f"{r.environment:<12} {r.digest or ('error: ' + r.error if r.error else '-'):<72} {r.reference}")
         held = len([r for r in rows if r.digest])
-        click.echo(f"same digest in all {held} environment(s) holding {tag}" if same else
-                   f"DIFFERENT digests for {tag} across environments")
+        if unread:
+            click.echo(f"could not read {len(unread)} environment(s): {', '.join(r.environment for r in unread)}")
+        elif same:
+            click.echo(f"same digest in all {held} environment(s) holding {tag}")
+        else:
+            click.echo(f"DIFFERENT digests for {tag} across environments")
     sys.exit(0 if same else EXIT_REFUSED)
