@@ -42,12 +42,6 @@ def signed_by(key: GpgKey) -> dict[str, object]:
             "signedIdentity": {"type": "matchRepoDigestOrExact"}}
 
 
-def flip(path: Path, at: int = -20) -> None:
-    data = bytearray(path.read_bytes())
-    data[at] ^= 0x01
-    path.write_bytes(bytes(data))
-
-
 def sig_dir(look: Path, ref: str, digest: str) -> Path:
     return lookaside.signature_dir(look, parse_docker_ref(ref), digest)
 
@@ -86,7 +80,7 @@ def test_skopeo_verifies_mamori_signatures(peer: Skopeo, registry: comp.Registry
     res.path.write_bytes(tamper_payload(res.path.read_bytes()))
     rc, err = copy(good, "v1")
     assert rc != 0 and "Invalid GPG signature" in err, err
-    flip(res.path)  # a corrupt message, not just a changed payload
+    res.path.write_bytes(res.path.read_bytes()[:-10])  # a truncated message, not just a changed payload
     rc, err = copy(good, "v1")
     assert rc != 0 and "Source image rejected" in err
 
@@ -128,5 +122,5 @@ def test_mamori_verifies_skopeo_signatures(peer: Skopeo, registry: comp.Registry
     assert not bad.ok and "invalid GPG signature: gpgv reports BADSIG" in bad.signatures[0].reason
     path.write_bytes(tamper_payload(made, b""))  # the same packets uncompressed still verify: the test is sound
     assert verify_image(f"{repo}:signed", policy(a), OPTS).ok
-    flip(path)
+    path.write_bytes(made[:-10])
     assert not verify_image(f"{repo}:signed", policy(a), OPTS).ok
