@@ -135,3 +135,35 @@ def test_stream_bounds(tmp_path: Path) -> None:
     assert w.put_stream("export", [b"12345", b"67890"], 7, "x", "export", keep_truncated=False) is None
     assert not (tmp_path / "b/export").exists()
     assert [x.path for x in w.artifacts] == ["log"]
+
+
+def test_adopted_tree_is_all_or_nothing(tmp_path: Path) -> None:
+    w = BundleWriter(tmp_path / "b")
+    (tmp_path / "b/memory/cp").mkdir(parents=True)
+    (tmp_path / "b/memory/cp/pages-1.img").write_bytes(b"\x00" * 10)
+    got = w.adopt_tree("memory", "application/octet-stream", "memory", {})
+    assert [(a.path, a.size) for a in got] == [("memory/cp/pages-1.img", 10)] and w.artifacts == got
+    w2 = BundleWriter(tmp_path / "c")
+    (tmp_path / "c/memory").mkdir()
+    (tmp_path / "c/memory/a.img").write_bytes(b"x")
+    (tmp_path / "c/memory/z").symlink_to("/etc/shadow")
+    with pytest.raises(ForensicsError, match="not a regular file"):
+        w2.adopt_tree("memory", "application/octet-stream", "memory", {})
+    assert w2.artifacts == [] and not (tmp_path / "c/memory/z").is_symlink()
+
+
+def test_diff_kinds_from_a_hostile_daemon() -> None:
+    from mamori.forensics.files import kind_of
+
+    assert [kind_of(k) for k in (0, 1, 2, 3, True, "1", None, [1])] == [
+        "modified", "added", "deleted", "unknown", "unknown", "unknown", "unknown", "unknown"]
+
+
+def test_a_deeply_nested_manifest_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    from mamori.forensics.signing import Trust
+    from mamori.forensics.verify import verify_bundle
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/manifest.json").write_text("[" * 200_000)
+    rep = verify_bundle(str(tmp_path / "b"), Trust())
+    assert ("manifest", "manifest.json") in {(p.kind, p.path) for p in rep.problems} and not rep.ok

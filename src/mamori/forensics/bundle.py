@@ -133,6 +133,7 @@ class BundleWriter:
                         h.update(block)
                         size += len(block)
                 os.chmod(full, 0o600)
-                self._paths.add(rel)
-                out.append(self._add(rel, h.hexdigest(), size, media_type, kind, source))
+                out.append(Artifact(rel, h.hexdigest(), size, media_type, kind, utc_now(), source))
+        self._paths.update(a.path for a in out)
+        self.artifacts += out  # all or nothing: a refused tree adds no artifact
         return out

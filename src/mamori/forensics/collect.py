@@ -29,7 +29,7 @@ from mamori.forensics import procnet
 from mamori.forensics.bundle import BINARY, JSONL, TAR, TEXT, BundleWriter, dump_json
 from mamori.forensics.custody import actor, append_custody, check_store, store_records
 from mamori.forensics.errors import ForensicsError
-from mamori.forensics.files import KINDS, FileLimits, collect_files
+from mamori.forensics.files import FileLimits, collect_files, kind_of
 from mamori.forensics.paths import MANIFEST, SIGNATURE, SIGNER
 from mamori.forensics.signing import ManifestSigner
 from mamori.forensics.verify import SCHEMA
@@ -147,8 +147,12 @@ class _Capture:
             self.missing("memory", f"checkpoint {name} was written on the remote daemon's host, not into the "
                                    "bundle; copy it from there")
             return
-        self.b.adopt_tree("memory", BINARY, "memory", {"endpoint": "POST /containers/{id}/checkpoints",
-                                                        "checkpoint": name, "leave_running": True})
+        try:
+            self.b.adopt_tree("memory", BINARY, "memory", {"endpoint": "POST /containers/{id}/checkpoints",
+                                                            "checkpoint": name, "leave_running": True})
+        except (ForensicsError, OSError):
+            shutil.rmtree(target, ignore_errors=True)  # nothing half-adopted stays behind
+            raise
 
     def logs(self, cid: str) -> None:
         for stream in ("stdout", "stderr"):
@@ -189,7 +193,7 @@ class _Capture:
         changes = self.api.diff(cid) or []
         if not isinstance(changes, list):
             raise ForensicsError("the daemon's diff is not a list")
-        listing = [{"path": c.get("Path"), "kind": KINDS.get(c.get("Kind", -1), "unknown")}
+        listing = [{"path": c.get("Path"), "kind": kind_of(c.get("Kind"))}
                    for c in changes if isinstance(c, dict)]
         self.b.put_json("container/changes.json", listing, "diff", {"endpoint": "GET /containers/{id}/changes"})
         index = collect_files(self.api, cid, [c for c in changes if isinstance(c, dict)], self.b, self.opts.files)

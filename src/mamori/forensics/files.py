@@ -33,6 +33,11 @@ class FileLimits:
     max_total: int = 256 << 20  # bytes of all files kept
 
 
+def kind_of(value: object) -> str:
+    """``docker diff``'s Kind as a word (a daemon sending anything else gets "unknown")."""
+    return KINDS.get(value, "unknown") if isinstance(value, int) and not isinstance(value, bool) else "unknown"
+
+
 def file_type(mode: int) -> str:
     for bit, name in _TYPE_BITS.items():
         if mode & bit:
@@ -92,7 +97,7 @@ def collect_files(api: Any, cid: str, changes: list[dict[str, Any]], bundle: Bun
     index: list[dict[str, Any]] = []
     total = 0
     for n, ch in enumerate(changes):
-        path, kind = ch.get("Path"), KINDS.get(ch.get("Kind", -1), "unknown")
+        path, kind = ch.get("Path"), kind_of(ch.get("Kind"))
         if not isinstance(path, str):
             continue
         row: dict[str, Any] = {"path": path, "change": kind}
@@ -130,7 +135,7 @@ def collect_files(api: Any, cid: str, changes: list[dict[str, Any]], bundle: Bun
         stream = None
         try:
             stream, _ = api.get_archive(cid, path, chunk_size=256 * 1024)
-            data = _read_member(iter(stream), posixpath.basename(path), limits.max_file)
+            data = _read_member(iter(stream), posixpath.basename(path), min(limits.max_file, limits.max_total - total))
             total += len(data)
             art = bundle.put_bytes(rel, data, BINARY, "file", {
                 "endpoint": "GET /containers/{id}/archive", "container_path": path, "change": kind})
@@ -157,7 +162,7 @@ def _stat(api: Any, cid: str, path: str) -> dict[str, Any]:
     if not header or len(header) > 64 * 1024:
         raise ForensicsError("the daemon sent no path stat")
     st = json.loads(base64.b64decode(header))
-    if not isinstance(st, dict) or not isinstance(st.get("mode", 0), int):
+    if not isinstance(st, dict) or not all(isinstance(st.get(k, 0), int) for k in ("mode", "size")):
         raise ForensicsError("the daemon sent a malformed path stat")
     return st
 

@@ -75,8 +75,8 @@ def verify_bundle(path: str, trust: Trust) -> Report:
     rep.manifest_sha256 = hashlib.sha256(raw).hexdigest()
     try:
         manifest = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        rep.problems.append(Problem("manifest", MANIFEST, f"not valid JSON ({str(exc)[:120]})"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        rep.problems.append(Problem("manifest", MANIFEST, f"not valid JSON ({str(exc)[:120] or 'nested too deep'})"))
         manifest = None
     if not isinstance(manifest, dict):
         if manifest is not None:
