@@ -52,6 +52,8 @@ def test_cosign_layout_and_accumulation(image: str) -> None:
     assert "does not verify" in report.attestations[2].reason
     tests = verify_attestations(image, trust(), OPTS, statement.TEST)
     assert tests.ok and tests.digest == digest and "1 verified test" in tests.reason
+    only = verify_attestations(image, trust(), OPTS, statement.TEST, only=frozenset({statement.TEST}))
+    assert only.ok and [a.index for a in only.attestations] == [1]  # the approvals were not even fetched
     sbom = verify_attestations(image, trust(), OPTS, statement.SBOM)
     assert not sbom.ok and "no sbom attestation" in sbom.reason
 

@@ -47,8 +47,8 @@ def check_cert_matches(signer: Signer, cert_pem: str) -> None:
 
 def envelope(name: str, digest: str, ptype: str, predicate: dict[str, Any], signer: Signer) -> bytes:
     body = statement.build(name, digest, ptype, predicate)
-    if len(body) > dsse.MAX_ENVELOPE // 2:
-        raise AttestError(f"the statement is {len(body)} bytes; the limit is {dsse.MAX_ENVELOPE // 2}")
+    if len(body) > dsse.MAX_STATEMENT:
+        raise AttestError(f"the statement is {len(body)} bytes; the limit is {dsse.MAX_STATEMENT}")
     sig = signer.sign(dsse.pae(dsse.IN_TOTO, body))
     return dsse.Envelope(dsse.IN_TOTO, body, (("", sig),)).to_json()
 

@@ -16,7 +16,8 @@ from typing import Any
 from mamori.attest.errors import AttestError
 
 IN_TOTO = "application/vnd.in-toto+json"
-MAX_ENVELOPE = 4 * 1024 * 1024  # an SBOM predicate can be large; anything beyond is refused
+MAX_ENVELOPE = 16 * 1024 * 1024  # an SBOM of a large image runs to megabytes; anything beyond is refused
+MAX_STATEMENT = MAX_ENVELOPE * 3 // 4 - 64 * 1024  # base64 grows it by 4/3, plus the signatures
 MAX_SIGNATURES = 16
 MAX_SIG = 16 * 1024
 

@@ -18,7 +18,7 @@ from typing import Any
 from mamori import __version__
 from mamori.attest.errors import AttestError
 
-MAX_PREDICATE_FILE = 2 * 1024 * 1024
+MAX_PREDICATE_FILE = 8 * 1024 * 1024
 MAX_TEXT = 1024
 SEVERITIES = ("unknown", "negligible", "low", "medium", "high", "critical")  # as mamori.vuln.match
 TEST_RESULTS = ("PASSED", "WARNED", "FAILED")

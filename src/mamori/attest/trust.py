@@ -62,7 +62,7 @@ def meets(report: AttestReport, req: Requirement) -> tuple[bool, str]:
 
 def check_all(ref: str, policy: TrustPolicy, options: RegistryOptions, requirements: tuple[Requirement, ...]
               ) -> VerifyReport:
-    report = verify_attestations(ref, policy, options)
+    report = verify_attestations(ref, policy, options, only=frozenset(r.predicate_type for r in requirements))
     if report.digest is None:
         return VerifyReport(ref, None, False, report.reason)
     results = [meets(report, r) for r in requirements]

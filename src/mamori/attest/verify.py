@@ -140,9 +140,14 @@ def check_layer(layer: layout.AttLayer, blob: bytes, digest: str, repo: str, pol
     return AttestationVerdict(index, True, signer, ptype, reason, layer.digest, st)
 
 
-def verify_attestations(ref: str, policy: TrustPolicy, options: RegistryOptions, ptype: str | None = None
-                        ) -> AttestReport:
-    """Verify every attestation of the manifest ``ref`` resolves to; ok when one of ``ptype`` (or any) verifies."""
+def verify_attestations(ref: str, policy: TrustPolicy, options: RegistryOptions, ptype: str | None = None,
+                        only: frozenset[str] | None = None) -> AttestReport:
+    """Verify the attestations of the manifest ``ref`` resolves to; ok when one of ``ptype`` (or any) verifies.
+
+    ``only``: skip (without fetching) layers whose ``predicateType`` annotation names another type, so an
+    admission check for an approval does not download SBOMs. A layer that lies in its annotation is
+    skipped or refused, never counted for another type.
+    """
     try:
         dref = parse_docker_ref(ref)
         reg = PushRegistry(dref, options)
@@ -157,6 +162,8 @@ def verify_attestations(ref: str, policy: TrustPolicy, options: RegistryOptions,
         verdicts = []
         repo = f"{dref.registry}/{dref.repository}"
         for i, layer in enumerate(layout.parse_manifest(found[0])):
+            if only is not None and layer.predicate_type and layer.predicate_type not in only:
+                continue
             try:
                 blob = reg.blob(layer.digest, layer.size, dsse.MAX_ENVELOPE, f"attestation {i}")
             except ImageError as exc:

@@ -166,7 +166,7 @@ def verify_attestation(ref: str, ptype: str, environment: str | None, keys: tupl
             raise click.UsageError("--environment applies to --type approval")
         policy = build_policy(keys=keys, pki=pki_dir, roots=roots, crls=crls, identities=identities,
                               match_repository=not any_repository)
-    report = verify_attestations(ref, policy, _options(ca_file, insecure, username), kind)
+    report = verify_attestations(ref, policy, _options(ca_file, insecure, username), kind, only=frozenset({kind}))
     ok, reason = report.ok, report.reason
     if ok and environment:
         ok, reason = meets(report, Requirement(kind, environment))

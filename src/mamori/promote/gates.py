@@ -74,7 +74,9 @@ def check(pinned: str, env: Environment, options: RegistryOptions) -> list[GateR
     if spec is None:  # refused at load time; kept for callers that build Gates by hand
         return [*out, GateResult("attestations", False, "no attesters configured")]
     try:
-        att = verify_attestations(pinned, trust_policy(spec, for_attestations=True), options)
+        wanted = {*g.attestations, *([statement.VULN] if g.max_severity else []),
+                  *([statement.APPROVAL] if g.approval else [])}
+        att = verify_attestations(pinned, trust_policy(spec, for_attestations=True), options, only=frozenset(wanted))
     except (SignError, AttestError) as exc:
         return [*out, GateResult("attestations", False, str(exc))]
     for ptype in g.attestations:
