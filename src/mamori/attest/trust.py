@@ -30,6 +30,9 @@ from mamori.sign.verifier import TrustPolicy, VerifyReport
 
 KEYS = {"require", "signers", "cache-ttl"}
 PATH_KEYS = ("keys", "roots", "intermediates", "crls")
+# trust.signatures keys that say how many image signatures are needed, or concern GPG simple signing only
+NOT_FOR_ATTESTATIONS = frozenset({"required", "min-signatures", "cache-ttl", "gpg-keyring", "lookaside",
+                                  "signed-identity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ def from_config(doc: Mapping[str, Any], signatures: Mapping[str, Any] | None, ba
             raise AttestError("trust.attestations.signers must be a mapping like trust.signatures")
         mapping = resolve_paths(signers, base)
     elif signatures is not None:
-        mapping = {k: v for k, v in signatures.items() if k not in ("required", "min-signatures", "cache-ttl")}
+        mapping = {k: v for k, v in signatures.items() if k not in NOT_FOR_ATTESTATIONS}
     else:
         raise AttestError("trust.attestations needs `signers` (or a trust.signatures mapping) to verify with")
     ttl = doc.get("cache-ttl", 300)
