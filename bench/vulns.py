@@ -27,7 +27,7 @@ import mamori.store.vulndb  # noqa: E402,F401
 from mamori.store.db import open_db  # noqa: E402
 from mamori.vuln.db import import_path  # noqa: E402
 from mamori.vuln.match import match_targets  # noqa: E402
-from mamori.vuln.targets import Target, target_from_purl  # noqa: E402
+from mamori.vuln.targets import Target, target_from_purl, targets_from_sbom  # noqa: E402
 from mamori.vuln.versions import sort_key  # noqa: E402
 
 DATA = REPO.parent / "shared" / "vulndata"
@@ -43,6 +43,11 @@ def _version(rng: random.Random, eco: str) -> str:
     return f"{a}.{b}.{c}"
 
 
+# Half the synthetic records also carry a v4 vector, as recent GHSA records do: v4 scoring is on the match path.
+V4_VECTORS = [f"CVSS:4.0/AV:{av}/AC:L/AT:{at}/PR:{pr}/UI:N/VC:{c}/VI:{c}/VA:N/SC:N/SI:N/SA:N"
+              for av in "NALP" for at in "NP" for pr in "NLH" for c in "HLN"]
+
+
 def synthetic_zip(path: Path, n: int, names: int) -> None:
     rng = random.Random(7)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
@@ -52,7 +57,8 @@ def synthetic_zip(path: Path, n: int, names: int) -> None:
             lo, hi = sorted((_version(rng, eco), _version(rng, eco)), key=sort_key(eco))
             lo = lo if i % 2 else "0"
             doc = {"id": f"SYN-{i}", "modified": "2025-01-01T00:00:00Z", "aliases": [f"CVE-2099-{i}"],
-                   "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+                   "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]
+                   + ([{"type": "CVSS_V4", "score": V4_VECTORS[i % len(V4_VECTORS)]}] if i % 2 else []),
                    "affected": [{"package": {"ecosystem": eco, "name": name}, "ranges": [
                        {"type": "ECOSYSTEM", "events": [{"introduced": lo}, {"fixed": hi}]}]}]}
             zf.writestr(f"SYN-{i}.json", json.dumps(doc))
@@ -103,14 +109,23 @@ def main() -> None:
         dt = time.perf_counter() - t0
         print(f"synthetic all.zip: {st.records} records in {dt:.1f} s ({st.records / dt:,.0f} records/s)")
         ts = targets(a.packages, names)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = match_targets(engine, ts)
         dt = time.perf_counter() - t0
         print(f"match: {len(ts)} packages, {len(report.findings)} findings in {dt:.2f} s "
-              f"(goal < 3 s: {'met' if dt < 3 else 'NOT met'})")
+              f"(goal < 3 s: {'met' if dt < 3 else 'NOT met'}; CPU {time.process_time() - c0:.2f} s, "
+              "the rest is waiting on a shared machine)")
         t0 = time.perf_counter()
         match_targets(engine, ts)
         print(f"match again (warm page cache): {time.perf_counter() - t0:.2f} s")
+        sbom = Path(tmp) / "bench.cdx.json"
+        sbom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+            {"type": "library", "name": t.name, "version": t.version, "purl": t.purl} for t in ts]}))
+        t0 = time.perf_counter()
+        from_sbom = targets_from_sbom(sbom)
+        n = len(match_targets(engine, from_sbom).findings)
+        print(f"SBOM ({sbom.stat().st_size >> 10} KiB CycloneDX, {len(from_sbom)} packages): read and matched, "
+              f"{n} findings in {time.perf_counter() - t0:.2f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
