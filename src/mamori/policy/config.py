@@ -223,7 +223,7 @@ def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | N
     sig = top.get("signatures")
     mapping: dict[str, Any] | None = None
     base = os.path.dirname(os.path.abspath(doc.file))
-    from mamori.image.registry import RegistryOptions
+    from mamori.image.options import RegistryOptions
 
     reg = _keys(doc, "/trust/registry", top.get("registry"), {"ca-file", "insecure"})
     options = RegistryOptions(ca_file=os.path.join(base, reg["ca-file"]) if reg.get("ca-file") else None,
@@ -243,6 +243,10 @@ def _trust(doc: Doc, value: Any) -> tuple[ApprovedDigests | None, ImageTrust | N
                 mapping[key] = [rel(p) for p in mapping[key]]
         if "pki" in mapping:
             mapping["pki"] = rel(mapping["pki"])
+        if "gpg-keyring" in mapping:
+            mapping["gpg-keyring"] = rel(mapping["gpg-keyring"])
+        if isinstance(mapping.get("lookaside"), str) and not mapping["lookaside"].startswith("file://"):
+            mapping["lookaside"] = rel(mapping["lookaside"])
         try:
             signed = from_config(mapping, options)
         except SignError as exc:
