@@ -215,3 +215,23 @@ def test_memory_checkpoint_on_an_experimental_daemon(keys: dict[str, KeyPair], t
             assert not (out / "memory").exists()
         assert d.docker("inspect", "-f", "{{.State.Running}}", "mem").stdout.strip() == "true"
         assert run("forensics", "verify", str(out), "--key", str(keys["ecdsa"].public)).exit_code == 0
+
+
+def test_an_exited_container_says_what_cannot_be_taken(daemon: dockerd.Daemon, keys: dict[str, KeyPair],
+                                                      tmp_path: Path) -> None:
+    image = dockerd.busybox_image(daemon)
+    daemon.docker("run", "--name", "gone", image, "sh", "-c", "mkdir -p /tmp && echo left-behind > /tmp/trace; "
+                  "echo bye")
+    try:
+        r = run("forensics", "capture", "gone", "-H", daemon.host, "-o", str(tmp_path / "b"), "--key",
+                str(keys["ecdsa"].private))
+        assert r.exit_code == 0, r.output
+        m = manifest(tmp_path / "b")
+        why = {u["kind"]: u["reason"] for u in m["unavailable"]}
+        assert why["processes"] == why["memory"] == "the container is not running"
+        assert all("not running" in why[f"connections.{t}"] for t in ("tcp", "tcp6", "udp", "udp6"))
+        assert why["store"].startswith("no --audit-db")
+        assert (tmp_path / "b/container/fs/tmp/trace").read_text() == "left-behind\n"
+        assert (tmp_path / "b/container/logs.stdout.txt").read_text().endswith(" bye\n")
+    finally:
+        daemon.docker("rm", "-f", "gone", check=False)

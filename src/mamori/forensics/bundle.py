@@ -12,10 +12,10 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mamori.audit.entry import utc_now
 from mamori.forensics.errors import ForensicsError
 from mamori.forensics.paths import RESERVED, check_rel
 
@@ -41,6 +41,11 @@ class Artifact:
     def entry(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "media_type": self.media_type,
                 "kind": self.kind, "acquired_at": self.acquired_at, "source": self.source}
+
+
+def utc_now() -> str:
+    """UTC RFC 3339 with microseconds, as the audit log writes it (without importing its database layer)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def dump_json(obj: object) -> bytes:

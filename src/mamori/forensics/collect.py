@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mamori import __version__
-from mamori.audit.entry import utc_now
 from mamori.forensics import procnet
-from mamori.forensics.bundle import BINARY, JSONL, TAR, TEXT, BundleWriter, dump_json
+from mamori.forensics.bundle import BINARY, JSONL, TAR, TEXT, BundleWriter, dump_json, utc_now
 from mamori.forensics.custody import actor, append_custody, check_store, store_records
 from mamori.forensics.errors import ForensicsError
 from mamori.forensics.files import FileLimits, collect_files, kind_of
@@ -173,7 +172,7 @@ class _Capture:
             since = max(1, int(datetime.fromisoformat(created).replace(tzinfo=UTC).timestamp()))
         except ValueError:
             since = max(1, int(time.time()) - 86400)
-        until = int(time.time()) + 1
+        until = f"{time.time():.9f}"  # now: the daemon answers at once instead of waiting for a future second
         out: list[Any] = []
         stream = self.api.events(since=since, until=until, filters={"container": [cid]}, decode=True)
         try:
