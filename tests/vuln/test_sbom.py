@@ -196,3 +196,29 @@ def test_mamori_scan_detects_sboms(tmp_path: Path) -> None:
     s = load_paths([*sboms, str(k8s)])
     assert [(x.file, x.what, x.reason) for x in s.skipped] == [(f, "SBOM", SBOM_HINT) for f in sboms]
     assert len(s.workloads) == 1 and not s.errors
+
+
+def test_scan_sboms_route_and_source_rating_in_text(db: str) -> None:
+    """``scan_sboms`` (what ``mamori scan FILE.cdx.json`` calls) reports several SBOMs as one."""
+    import click
+
+    from mamori.cli.vuln import scan_sboms
+
+    @click.command()
+    @click.argument("paths", nargs=-1)
+    @click.option("--fail-on")
+    def route(paths: tuple[str, ...], fail_on: str | None) -> None:
+        scan_sboms(paths, db, fail_on, False, None, "text", None)
+
+    both = [str(FIX / "syft-deb12.cdx.json"), str(FIX / "trivy-alpine3.19.1.cdx.json")]
+    res = CliRunner().invoke(route, [*both, "--fail-on", "info"])  # the policy scale's lowest counts too
+    assert res.exit_code == 1, res.output
+    lines = res.stdout.splitlines()
+    assert any(x.startswith("binutils ") for x in lines) and any(x.startswith("libc6 ") for x in lines)
+    assert lines[-1].startswith("6 packages, ")
+    # CVE-2019-10906 (jinja2): v3 8.6, v4 7.7, GHSA says HIGH: the v4 score shows, the agreeing rating not twice
+    row = next(x for x in lines if x.startswith("jinja2 ") and "CVE-2019-10906" in x)
+    assert " high 7.7 " in row and "[" not in row
+    # CVE-2020-28493: GHSA says MODERATE next to the computed medium
+    row = next(x for x in lines if x.startswith("jinja2 ") and "CVE-2020-28493" in x)
+    assert " medium 6.9 [moderate] " in row

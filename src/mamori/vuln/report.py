@@ -109,12 +109,14 @@ def _cell(text: str, width: int) -> str:
 def line(f: VulnFinding) -> str:
     ids = f.id + (f" ({', '.join(f.aliases[:4])}{', ...' if len(f.aliases) > 4 else ''})" if f.aliases else "")
     sev = f.severity + (f" {f.score}" if f.score is not None else "")
+    if f.source_rating and f.source_rating != f.severity:  # the source's own word, next to the computed one
+        sev += f" [{f.source_rating[:16]}]"
     return (f"{_cell(f.package, 28)} {_cell(f.installed, 24)} {_cell(f.fixed or '-', 24)} {f.state:<12} "
-            f"{sev:<14} {_cell(ids, 0)}").rstrip()
+            f"{_cell(sev, 22)} {_cell(ids, 0)}").rstrip()
 
 
 def as_text(r: VulnReport) -> str:
-    rows = [f"{'PACKAGE':<28} {'INSTALLED':<24} {'FIXED':<24} {'STATE':<12} {'SEVERITY':<14} ID (ALIASES)"]
+    rows = [f"{'PACKAGE':<28} {'INSTALLED':<24} {'FIXED':<24} {'STATE':<12} {'SEVERITY [SOURCE]':<22} ID (ALIASES)"]
     rows.extend(line(f) for f in r.findings)
     s = summary(r)
     states = ", ".join(f"{n} {k}" for k, n in s["by_state"].items()) or "none"
