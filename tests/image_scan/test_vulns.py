@@ -161,6 +161,9 @@ def test_errors_exit_2_before_reading_the_image(env: dict[str, str]) -> None:
             (["--vulns", "--db", "nosuchdriver://x"], "cannot open the database")):
         res = run(missing, *args)
         assert res.exit_code == 2 and words in res.stderr and "Traceback" not in res.output, res.output
+    # MAMORI_DB in the environment is not a request for --vulns: the image is scanned as before
+    res = CliRunner(env={"MAMORI_DB": env["db"]}).invoke(cli, ["image", "scan", "--no-config", env["deb12"]])
+    assert res.exit_code == 0 and "Vulnerabilities" not in res.stdout, res.output
     bad = Path(env["tmp"]) / "bad-ignore.yaml"
     bad.write_text("ignore:\n  - id: CVE-1\n")  # no reason
     res = run(missing, "--vulns", "--db", env["db"], "--ignore-file", str(bad))
