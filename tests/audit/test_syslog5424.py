@@ -131,3 +131,26 @@ def test_lenient_header_lengths_for_docker_tags() -> None:
     cid = "a" * 64  # --log-opt tag={{.FullID}} puts 64 characters in APP-NAME and MSGID
     m = parse(f"<30>1 - vm {cid} 1 {cid} - x".encode())
     assert m.app_name == cid == m.msgid
+
+
+@pytest.mark.parametrize("raw", [
+    b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - " + BOM + b"'su root' failed",
+    b"<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time",
+    b'<165>1 2003-10-11T22:14:15.003Z host evntslog - ID47 [exampleSDID@32473 iut="3"][p@1 class="high"]',
+    b"<30>1 2026-11-26T16:27:52.213557Z vm 74cd112cb720 20563 74cd112cb720 - hello one\n",
+    b"<0>1 - - - - - -",
+    b"<191>1 1985-04-12T23:20:50.52Z - - - - - x",
+])
+def test_fast_header_path_agrees_with_the_field_parser(raw: bytes) -> None:
+    from mamori.audit.syslog5424 import _parse_fields
+
+    assert parse(raw) == _parse_fields(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b"<13>1 2026-11-26T25:00:00.000000Z - - - - -",  # the pre-normalised shortcut still checks the time
+    b"<13>1 2026-02-30T10:00:00.000000Z - - - - -",
+])
+def test_fast_path_still_checks_the_time(raw: bytes) -> None:
+    with pytest.raises(SyslogError, match="not a valid date"):
+        parse(raw)

@@ -30,13 +30,18 @@ DOCKER_LINE = b"<30>1 2026-11-26T16:27:52.213557Z vm web-1 20563 web-1 - hello f
 
 @contextmanager
 def running(log: AuditLog, *, tls: ssl.SSLContext | None = None, rate: float = 50_000.0,
-            limits: syslog.Limits | None = None, writer: GroupWriter | None = None,
+            limits: syslog.Limits | None = None, writer: GroupWriter | None = None, uvloop: bool = False,
             ) -> Iterator[tuple[dict[str, syslog.SyslogServer], CollectorRegistry]]:
     w = writer or GroupWriter(log)
     reg = CollectorRegistry()
     srvs = syslog.servers(w, reg, tcp=("127.0.0.1", 0), tls=("127.0.0.1", 0) if tls else None, tls_ctx=tls,
                           rate=rate, limits=limits or syslog.Limits())
-    loop = asyncio.new_event_loop()
+    if uvloop:
+        import uvloop as uv
+
+        loop = uv.new_event_loop()  # what `mamori serve` runs on
+    else:
+        loop = asyncio.new_event_loop()
 
     async def main() -> None:
         await asyncio.gather(*(s.serve() for s in srvs))
@@ -199,3 +204,44 @@ def test_util_linux_logger_octet_counting(log: AuditLog) -> None:
     assert rows[0]["type"] == "syslog" and p["app_name"] == "backup" and p["msgid"] == "DONE"
     assert p["msg"] == "backup finished" and p["sd"]["job@32473"] == {"name": 'nightly "full"'}
     assert len(rows[0]["time"]) == 27 and rows[0]["time"].endswith("Z")  # logger sends microseconds
+
+
+@pytest.mark.parametrize("raw", [
+    DOCKER_LINE,
+    b'<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - [a@32473 k="v\\"w" k="2"][b@1] caf\xc3\xa9',
+    b"<0>1 - - - - - -",
+    b"<13>1 - h app - - - \xef\xbb\xbfbom \x00 and control \x1b[31m",
+    b"<13>1 2026-02-28T23:59:59.999999Z h a b a - bytes \xff\xfe",
+])
+def test_to_entry_is_what_new_entry_builds(raw: bytes) -> None:
+    """The collector's fast path builds exactly the entry the generic validator would."""
+    from mamori.audit.entry import new_entry
+    from mamori.audit.syslog5424 import parse
+
+    e, ok = syslog.to_entry(raw, "cert:CN=x", "127.0.0.1:5", "tls")
+    m = parse(raw)
+    payload = {**m.payload(), "peer": "127.0.0.1:5", "transport": "tls"}
+    obj: dict[str, Any] = {"type": "syslog", "payload": payload, "time": m.timestamp,
+                           "container": m.app_name if m.app_name == m.msgid else None}
+    assert ok and e == new_entry({k: v for k, v in obj.items() if v is not None}, "cert:CN=x")
+
+
+def test_oversized_entry_after_escaping_is_recorded_as_malformed() -> None:
+    raw = b"<13>1 - - - - - - " + b"\x01" * 30_000  # 6 JSON octets per control character
+    e, ok = syslog.to_entry(raw, "unauthenticated:127.0.0.1", "127.0.0.1:5", "tcp")
+    assert not ok and e.type == "syslog.malformed" and "exceed" in e.payload["error"]
+    assert e.payload["size"] == len(raw) and e.payload["truncated"]
+
+
+@pytest.mark.parametrize("uvloop", [False, True])
+def test_sender_closing_while_pushed_back_loses_nothing_over_tls(tmp_path: Path, log: AuditLog, uvloop: bool) -> None:
+    """uvloop's own TLS transport drops what is buffered when the peer closes while reading is paused."""
+    server, client, _ = tls_pair(tmp_path, mtls=True)
+    n = 12_000
+    data = b"".join(frame(b"<13>1 - h app - - - m%d" % i) for i in range(n))
+    with running(log, tls=server, rate=4000.0, uvloop=uvloop) as (srvs, reg):
+        send_tls(srvs["tls"].port, client, data)  # returns once the kernel has it; then closes at once
+        rows = wait_for(log, n, timeout=60)
+        assert (reg.get_sample_value("mamori_syslog_waits_total", {"reason": "rate"}) or 0) > 0
+    assert len(rows) == n and rows[-1]["payload"]["msg"] == f"m{n - 1}"
+    assert not [r for r in rows if r["type"] != "syslog"]

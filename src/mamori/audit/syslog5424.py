@@ -189,8 +189,43 @@ def _structured_data(c: _Cursor) -> tuple[tuple[str, tuple[tuple[str, str], ...]
     return tuple(out)
 
 
+_HEADER = re.compile(rb"<(0|[1-9]\d{0,2})>1 ([\x21-\x7e]{1,40}) ([\x21-\x7e]{1,255}) ([\x21-\x7e]{1,255}) "
+                     rb"([\x21-\x7e]{1,255}) ([\x21-\x7e]{1,255}) ")
+_UTC_MICROS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:[0-5]\d\.\d{6}Z")
+
+
+def _nil(tok: bytes) -> str | None:
+    return None if tok == NIL else tok.decode("ascii")
+
+
 def parse(frame: bytes) -> SyslogMessage:
-    """One RFC 5424 SYSLOG-MSG (the octets inside one frame); raises SyslogError naming the problem."""
+    """One RFC 5424 SYSLOG-MSG (the octets inside one frame); raises SyslogError naming the problem.
+
+    A well-formed header is matched by one regular expression (the collector's hot path); anything
+    it does not match goes through the field-by-field parser, which says what is wrong.
+    """
+    m = _HEADER.match(frame)
+    if m is None or int(m.group(1)) > 191:
+        return _parse_fields(frame)
+    ts_tok = m.group(2)
+    if ts_tok == NIL:
+        ts = None
+    elif _UTC_MICROS.fullmatch(ts_tok):  # already normalised: only the date and time values need checking
+        try:
+            datetime.fromisoformat(ts_tok[:-1].decode())
+        except ValueError:
+            raise SyslogError(f"TIMESTAMP {ts_tok.decode()!r} is not a valid date and time") from None
+        ts = ts_tok.decode()
+    else:
+        ts = parse_timestamp(ts_tok)
+    c = _Cursor(frame)
+    c.i = m.end()
+    pri = int(m.group(1))
+    return _tail(c, pri, ts, None if ts is None else ts_tok.decode(), _nil(m.group(3)), _nil(m.group(4)),
+                 _nil(m.group(5)), _nil(m.group(6)))
+
+
+def _parse_fields(frame: bytes) -> SyslogMessage:
     c = _Cursor(frame)
     m = re.match(rb"<(\d{1,3})>", frame)
     if not m:
@@ -217,6 +252,13 @@ def parse(frame: bytes) -> SyslogMessage:
     c.sp("PROCID")
     msgid = _field(c, "MSGID")
     c.sp("MSGID")
+    return _tail(c, pri, ts, None if ts is None else ts_tok.decode("ascii"), hostname, app, procid, msgid)
+
+
+def _tail(c: _Cursor, pri: int, ts: str | None, ts_raw: str | None, hostname: str | None, app: str | None,
+          procid: str | None, msgid: str | None) -> SyslogMessage:
+    """STRUCTURED-DATA [SP MSG], after the header."""
+    frame = c.b
     sd = _structured_data(c)
     msg: str | None = None
     bom = False
@@ -237,5 +279,4 @@ def parse(frame: bytes) -> SyslogMessage:
                 msg = body.decode("utf-8")
             except UnicodeDecodeError:  # MSG-ANY: any octets; keep them exactly as well
                 msg, raw = body.decode("utf-8", "replace"), body
-    return SyslogMessage(pri >> 3, pri & 7, ts, None if ts is None else ts_tok.decode("ascii"), hostname, app,
-                         procid, msgid, sd, msg, bom, raw)
+    return SyslogMessage(pri >> 3, pri & 7, ts, ts_raw, hostname, app, procid, msgid, sd, msg, bom, raw)

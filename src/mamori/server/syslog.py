@@ -19,16 +19,18 @@ import hashlib
 import logging
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from mamori.audit.entry import EntryError, NewEntry, new_entry
+from mamori.audit.entry import MAX_ENTRY, NewEntry, canonical, check_source, new_entry
 from mamori.audit.syslog5424 import SyslogError, parse
 from mamori.audit.writer import Busy, GroupWriter
 from mamori.server.ingest import RateLimit
 from mamori.server.syslogframe import Framer
+from mamori.server.tlsstream import TlsStream
 
 log = logging.getLogger("mamori.syslog")
 
@@ -46,6 +48,9 @@ def tls_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
+    # No TLS 1.3 session tickets: a sender that never reads (Docker, most syslog clients) would close
+    # with unread ticket bytes, which makes the kernel send RST and discard what we had not read yet.
+    ctx.num_tickets = 0
     if client_ca:
         ctx.load_verify_locations(client_ca)
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -87,15 +92,19 @@ def to_entry(frame: bytes, source: str, peer: str, transport: str) -> tuple[NewE
     payload = m.payload()
     payload["peer"] = peer
     payload["transport"] = transport
-    obj: dict[str, Any] = {"type": ENTRY_TYPE, "payload": payload}
-    if m.timestamp is not None:
-        obj["time"] = m.timestamp
-    if m.app_name is not None and m.app_name == m.msgid:
-        obj["container"] = m.app_name  # Docker's driver writes its tag (container id or name) in both
+    # Docker's driver writes its tag (default: the short container id; or --log-opt tag={{.Name}}) in both.
+    container = m.app_name if m.app_name is not None and m.app_name == m.msgid else None
+    # What new_entry would build (a test checks equality), without re-validating what the parser
+    # guarantees: a flat payload of str/int, an RFC 3339 UTC time, a printable ASCII container.
     try:
-        return new_entry(obj, source), True
-    except EntryError as exc:
+        body = canonical(payload)
+    except ValueError as exc:  # not expected: the parser yields valid Unicode and ints only
         return malformed(f"not loggable: {exc}", frame, len(frame), source, peer, transport), False
+    size = len(body) + 2 * (len(source) + len(container or "") + len(peer)) + 200
+    if size > MAX_ENTRY - 64:
+        return malformed(f"not loggable: the entry would exceed {MAX_ENTRY - 64} bytes", frame, len(frame), source,
+                         peer, transport), False
+    return NewEntry(ENTRY_TYPE, payload, source, m.timestamp, container, None, body.decode()), True
 
 
 class Metrics:
@@ -133,8 +142,8 @@ class SyslogServer:
         self._stop.set()
 
     async def serve(self) -> None:
-        srv = await asyncio.start_server(self._handle, self.host, self.port, ssl=self.tls, backlog=1024,
-                                         ssl_handshake_timeout=10 if self.tls else None)
+        # TLS is done by TlsStream over the plain stream, not by the event loop (see tlsstream.py).
+        srv = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
         self.port = int(srv.sockets[0].getsockname()[1])
         self.started.set()
         log.info("%s listening on %s://%s:%d", self.name, self.transport, self.host, self.port)
@@ -159,18 +168,28 @@ class SyslogServer:
         self.m.connections.labels(self.name, "accepted").inc()
         self.m.open.labels(self.name).inc()
         try:
-            await self._read(reader, writer)
+            if self.tls is None:
+                await self._read(reader.read, None, writer)
+            else:
+                tls = TlsStream(self.tls, reader, writer)
+                try:
+                    await tls.handshake()
+                except (OSError, ssl.SSLError, TimeoutError) as exc:
+                    self.m.connections.labels(self.name, "tls-failed").inc()
+                    log.info("%s: TLS handshake with %s failed: %s", self.name, writer.get_extra_info("peername"),
+                             exc)
+                    return
+                await self._read(tls.read, tls.peer_der(), writer)
         finally:
             self._conns.pop(task, None)
             self.m.open.labels(self.name).dec()
             writer.transport.close()
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read(self, read: Callable[[int], Awaitable[bytes]], der: bytes | None,
+                    writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername") or ("?", 0)
         peer = f"[{peername[0]}]:{peername[1]}" if ":" in str(peername[0]) else f"{peername[0]}:{peername[1]}"
-        ssl_obj = writer.get_extra_info("ssl_object")
-        der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
-        source = cert_identity(der) if der else f"unauthenticated:{peername[0]}"
+        source = check_source(cert_identity(der) if der else f"unauthenticated:{peername[0]}")
         framer = Framer(self.limits.max_message, KEEP_RAW)
         inflight: deque[tuple[asyncio.Future[list[int]], int]] = deque()
         ok = True
@@ -178,9 +197,9 @@ class SyslogServer:
             try:
                 if framer.pending:
                     async with asyncio.timeout(PARTIAL_TIMEOUT):
-                        data = await reader.read(READ_SIZE)
+                        data = await read(READ_SIZE)
                 else:
-                    data = await reader.read(READ_SIZE)
+                    data = await read(READ_SIZE)
             except TimeoutError:
                 data, why = b"", f"no octet for {PARTIAL_TIMEOUT:g} s inside a frame"
             except (OSError, ssl.SSLError) as exc:
