@@ -235,3 +235,17 @@ def test_an_exited_container_says_what_cannot_be_taken(daemon: dockerd.Daemon, k
         assert (tmp_path / "b/container/logs.stdout.txt").read_text().endswith(" bye\n")
     finally:
         daemon.docker("rm", "-f", "gone", check=False)
+
+
+def test_pause_leaves_an_already_paused_container_as_it_found_it(daemon: dockerd.Daemon, victim: Victim,
+                                                                keys: dict[str, KeyPair], tmp_path: Path) -> None:
+    daemon.docker("pause", victim.name)
+    try:
+        r = run("forensics", "capture", victim.name, "-H", daemon.host, "-o", str(tmp_path / "b"), "--key",
+                str(keys["ecdsa"].private), "--pause", "--no-memory", "--format", "json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["actions"] == []
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", victim.name).stdout.strip() == "paused"
+        assert (tmp_path / "b/container/fs/tmp/dropper.sh").read_text() == victim.dropped + "\n"
+    finally:
+        daemon.docker("unpause", victim.name, check=False)

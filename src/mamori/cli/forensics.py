@@ -92,10 +92,14 @@ def capture(container: str, output: str | None, key_file: str, cert: str | None,
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+    for a in res.actions:
+        if "error" in a:
+            click.echo(f"mamori: warning: {a['action']} failed: {a['error']}", err=True)
     if fmt == "json":
         click.echo(json.dumps({"bundle": res.location, "bundle_id": res.bundle_id, "container_id": res.container_id,
                                "manifest_sha256": res.manifest_sha256, "artifacts": res.artifacts,
-                               "unavailable": list(res.unavailable), "custody_seq": res.custody_seq}, indent=2))
+                               "unavailable": list(res.unavailable), "actions": list(res.actions),
+                               "custody_seq": res.custody_seq}, indent=2))
         return
     click.echo(f"bundle {res.location}")
     click.echo(f"  container {res.container_id[:12]}, {res.artifacts} artifacts, manifest sha256 "

@@ -61,6 +61,7 @@ class CaptureResult:
     artifacts: int
     unavailable: tuple[dict[str, str], ...]
     custody_seq: int | None
+    actions: tuple[dict[str, str], ...] = ()
 
 
 def _short(exc: BaseException) -> str:
@@ -86,6 +87,16 @@ class _Capture:
             self.missing(kind, str(exc))
         except Exception as exc:  # noqa: BLE001 - a daemon or host error in one step must not lose the others
             self.missing(kind, _short(exc))
+
+    def act(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> bool:
+        """Pause, unpause or stop the container; a refusal is recorded with the action, the capture goes on."""
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the evidence matters more than the state change
+            self.actions.append({"action": action, "time": utc_now(), "error": _short(exc)})
+            return False
+        self.actions.append({"action": action, "time": utc_now()})
+        return True
 
     # -- volatile ------------------------------------------------------------------------------
     def processes(self, cid: str, running: bool) -> None:
@@ -259,7 +270,7 @@ def _inspect(api: Any, container: str) -> dict[str, Any]:
         doc = api.inspect_container(container)
     except docker.errors.NotFound:
         raise ForensicsError(f"the daemon has no container {container!r}") from None
-    except docker.errors.DockerException as exc:
+    except Exception as exc:  # noqa: BLE001 - DockerException, or the connection dropping (requests)
         raise ForensicsError(f"cannot inspect {container!r}: {_short(exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("Id"), str):
         raise ForensicsError("the daemon's inspect document has no Id")
@@ -324,9 +335,7 @@ def _capture(container: str, root: Path, tar_path: Path | None, signer: Manifest
         we_paused = False
         try:
             if opts.pause and running and not paused:
-                api.pause(cid)
-                we_paused = True
-                cap.actions.append({"action": "pause", "time": utc_now()})
+                we_paused = cap.act("pause", api.pause, cid)
             cap.step("processes", cap.processes, cid, running)
             cap.step("network", cap.network, doc, cid, pid)
             cap.step("memory", cap.memory, cid, running)
@@ -334,11 +343,8 @@ def _capture(container: str, root: Path, tar_path: Path | None, signer: Manifest
             cap.step("events", cap.events, doc, cid)
             if opts.stop and running:
                 if we_paused:
-                    api.unpause(cid)
-                    we_paused = False
-                    cap.actions.append({"action": "unpause", "time": utc_now()})
-                api.stop(cid, timeout=10)
-                cap.actions.append({"action": "stop", "time": utc_now()})
+                    we_paused = not cap.act("unpause", api.unpause, cid)
+                cap.act("stop", api.stop, cid, timeout=10)
             cap.step("diff", cap.diff, cid)
             if opts.export_fs:
                 cap.step("export", cap.export, cid)
@@ -355,8 +361,7 @@ def _capture(container: str, root: Path, tar_path: Path | None, signer: Manifest
                 cap.missing("store", "no --audit-db given: the log store was not consulted")
         finally:
             if we_paused:
-                api.unpause(cid)
-                cap.actions.append({"action": "unpause", "time": utc_now()})
+                cap.act("unpause", api.unpause, cid)
     finally:
         client.close()
     manifest = {
@@ -394,4 +399,5 @@ def _capture(container: str, root: Path, tar_path: Path | None, signer: Manifest
             "case": opts.case, "artifacts": len(bundle.artifacts), "state_actions": cap.actions,
             "unavailable": sorted({u["kind"] for u in cap.unavailable}), "signer": signer.describe()["key_id"]},
             who, container=cid, image=str(image.get("id") or "") or None)
-    return CaptureResult(location, bundle_id, cid, digest, len(bundle.artifacts), tuple(cap.unavailable), seq)
+    return CaptureResult(location, bundle_id, cid, digest, len(bundle.artifacts), tuple(cap.unavailable), seq,
+                         tuple(cap.actions))
