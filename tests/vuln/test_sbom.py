@@ -222,3 +222,13 @@ def test_scan_sboms_route_and_source_rating_in_text(db: str) -> None:
     # CVE-2020-28493: GHSA says MODERATE next to the computed medium
     row = next(x for x in lines if x.startswith("jinja2 ") and "CVE-2020-28493" in x)
     assert " medium 6.9 [moderate] " in row
+
+
+def test_unusable_database_is_exit_2(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database at all" * 100)
+    empty = tmp_path / "empty.db"
+    for url, words in ((f"sqlite:///{broken}", "cannot open the database"),
+                       (f"sqlite:///{empty}", "the advisory database is empty")):
+        res = scan(url, FIX / "trivy-deb12.cdx.json")
+        assert res.exit_code == 2 and words in res.stderr and "Traceback" not in res.output, res.output

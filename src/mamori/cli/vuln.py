@@ -138,6 +138,10 @@ class VulnContext:
         except EmptyDatabase as exc:
             click.echo(f"mamori: {exc}", err=True)
             sys.exit(EXIT_ERROR)
+        except Exception as exc:  # noqa: BLE001 - a broken database is a message, not a traceback
+            click.echo(f"mamori: cannot read the advisory database: {type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}", err=True)
+            sys.exit(EXIT_ERROR)
 
     def report(self, target: str, targets: Any) -> Any:
         """The :class:`mamori.vuln.report.VulnReport` of ``targets``; warnings go to stderr."""
