@@ -185,6 +185,9 @@ def test_capture_errors_exit_2_without_traceback(daemon: dockerd.Daemon, keys: d
             str(keys["ecdsa"].private))
     assert r.exit_code == 2 and "no container 'no-such-container'" in r.output
     assert not (tmp_path / "x").exists()
+    r = run("forensics", "capture", "no-such-container", "-H", daemon.host, "-o", str(tmp_path / "x.tar"), "--key",
+            str(keys["ecdsa"].private))
+    assert r.exit_code == 2 and sorted(p.name for p in tmp_path.iterdir()) == []
     r = run("forensics", "capture", "victim", "-H", daemon.host, "-o", str(captured.path), "--key",
             str(keys["ecdsa"].private))
     assert r.exit_code == 2 and "never written over" in r.output

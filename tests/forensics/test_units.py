@@ -167,3 +167,22 @@ def test_a_deeply_nested_manifest_is_a_problem_not_a_crash(tmp_path: Path) -> No
     (tmp_path / "b/manifest.json").write_text("[" * 200_000)
     rep = verify_bundle(str(tmp_path / "b"), Trust())
     assert ("manifest", "manifest.json") in {(p.kind, p.path) for p in rep.problems} and not rep.ok
+
+
+def test_encrypted_signing_key_needs_its_passphrase(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mamori.forensics.signing import load_signer
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.BestAvailableEncryption(b"s3cret-pass")))
+    signer = load_signer(str(tmp_path / "k.pem"), b"s3cret-pass")
+    assert signer.describe()["algorithm"] == "ecdsa-secp384r1-sha384"
+    for wrong in (None, b"nope"):
+        with pytest.raises(ForensicsError) as err:
+            load_signer(str(tmp_path / "k.pem"), wrong)
+        assert "s3cret" not in str(err.value)
+    with pytest.raises(ForensicsError, match="cannot read signing key"):
+        load_signer(str(tmp_path / "absent.pem"), None)
