@@ -51,7 +51,7 @@ def redact_text(text: str) -> str:
 def redact_value(value: Any, depth: int = 0) -> Any:
     """A JSON-able copy of ``value``: secret keys' values fingerprinted, strings redacted, depth bounded."""
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(_valid(value))
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -61,12 +61,21 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in list(value.items())[:200]:
-            key = str(k)[:128]
+            key = _valid(str(k)[:128])
             out[key] = _secret(v) if secret_key(key) else redact_value(v, depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         return [redact_value(v, depth + 1) for v in list(value)[:200]]
-    return redact_text(str(value))
+    return redact_text(_valid(str(value)))
+
+
+def _valid(text: str) -> str:
+    """Lone surrogates (undecodable bytes smuggled into str) replaced: JSON and the collector refuse them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _secret(value: Any) -> Any:
