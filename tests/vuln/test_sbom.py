@@ -15,7 +15,7 @@ from mamori.scan import SBOM_HINT, load_paths, sbom_inputs
 from mamori.sources import sbom as sbom_mod
 from mamori.sources.sbom import SbomError, looks_like_sbom, read_sbom
 from mamori.vuln.db import import_path
-from mamori.vuln.targets import target_from_purl, targets_from_sbom
+from mamori.vuln.targets import Target, target_from_purl, targets_from_sbom
 from tests.image.layouts import file, layer_tar, oci_layout
 from tests.vuln.conftest import new_engine, vulndata
 
@@ -232,3 +232,28 @@ def test_unusable_database_is_exit_2(tmp_path: Path) -> None:
                        (f"sqlite:///{empty}", "the advisory database is empty")):
         res = scan(url, FIX / "trivy-deb12.cdx.json")
         assert res.exit_code == 2 and words in res.stderr and "Traceback" not in res.output, res.output
+
+
+def test_os_component_spellings() -> None:
+    from mamori.sources.sbom import parse_sbom
+
+    def os_of(c: dict[str, object]) -> tuple[str, str] | None:
+        return parse_sbom({"bomFormat": "CycloneDX", "specVersion": "1.6", "metadata": {"component": {
+            "type": "container", "name": "img", "components": [{"type": "operating-system", **c}]}}}, "x").os
+
+    assert os_of({"name": "Debian GNU/Linux", "version": "12 (bookworm)"}) == ("debian", "12")
+    assert os_of({"name": "alpine", "version": "v3.19.1"}) == ("alpine", "3.19.1")
+    assert os_of({"name": "whatever", "version": "x", "properties": [  # Syft's distro properties win
+        {"name": "syft:distro:id", "value": "ubuntu"}, {"name": "syft:distro:versionID", "value": "22.04"}]}) == (
+        "ubuntu", "22.04")
+    t = targets_of_doc({"name": "Debian GNU/Linux", "version": "11 (bullseye)"})
+    assert [x.ecosystem for x in t] == ["Debian:11"]
+
+
+def targets_of_doc(os_component: dict[str, object]) -> list[Target]:
+    from mamori.sources.sbom import parse_sbom
+    from mamori.vuln.targets import targets_of
+
+    return list(targets_of(parse_sbom({"bomFormat": "CycloneDX", "specVersion": "1.4", "components": [
+        {"type": "operating-system", **os_component},
+        {"type": "library", "name": "libc6", "purl": "pkg:deb/debian/libc6@2.31-13?upstream=glibc"}]}, "x")))

@@ -87,6 +87,13 @@ def _walk_cdx(components: Any, out: list[dict[str, Any]], where: str, depth: int
         _walk_cdx(c.get("components"), out, where, depth + 1)
 
 
+def _os_id(name: str, version: str) -> tuple[str, str]:
+    """("Debian GNU/Linux", "12 (bookworm)") -> ("debian", "12"): tools spell the os-release ID differently."""
+    os_id = (name.strip().split() or [""])[0].lower()[:64]
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", version)
+    return os_id, m.group(1) if m else version.strip()[:64]
+
+
 def _one_os(found: list[tuple[str, str]], notes: list[str]) -> tuple[str, str] | None:
     """The operating system, when the SBOM names exactly one (several: none is guessed)."""
     distinct = sorted(set(found))
@@ -112,8 +119,9 @@ def _cyclonedx(doc: dict[str, Any], where: str) -> Sbom:
         _walk_cdx([meta["component"]], comps, where)
     _walk_cdx(doc.get("components"), comps, where)
     notes: list[str] = []
-    os_found = [(str(c.get("name")).lower(), str(c.get("version") or "")) for c in comps
-                if c.get("type") == "operating-system" and _str(c.get("name"))]
+    os_found = [_os_id(_props(c).get("syft:distro:id") or str(c.get("name")),
+                       _props(c).get("syft:distro:versionID") or str(c.get("version") or ""))
+                for c in comps if c.get("type") == "operating-system" and _str(c.get("name"))]
     pkgs = []
     for c in comps:
         purl = _str(c.get("purl"))
@@ -140,7 +148,7 @@ def _spdx(doc: dict[str, Any], where: str) -> Sbom:
     if len(pkgs_in) > MAX_COMPONENTS:
         raise SbomError(f"{where}: more than {MAX_COMPONENTS} packages")
     notes: list[str] = []
-    os_found = [(str(p.get("name")).lower(), str(p.get("versionInfo") or "")) for p in pkgs_in
+    os_found = [_os_id(str(p.get("name")), str(p.get("versionInfo") or "")) for p in pkgs_in
                 if isinstance(p, dict) and p.get("primaryPackagePurpose") == "OPERATING-SYSTEM" and _str(p.get("name"))]
     pkgs = []
     for p in pkgs_in:
