@@ -1,7 +1,8 @@
 """The ambassador: an asyncio mTLS proxy, server mode (TLS in, plaintext out) or client mode (the reverse).
 
-Every connection is two tasks' worth of coroutines on one event loop (no thread per
-connection). Authorisation happens right after the handshake, on the verified leaf; a
+Every connection is one coroutine (handshake, authorisation, target) on one event loop, no
+thread per connection; once both sides are up, bytes flow inside the protocol callbacks
+(conn.Splice). Authorisation happens right after the handshake, on the verified leaf; a
 denied peer gets close_notify and nothing from the application. Each connection produces
 flow records (see flows.py) and metrics; SIGTERM stops accepting and lets open connections
 finish up to a deadline.
