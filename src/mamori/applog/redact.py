@@ -19,6 +19,7 @@ from mamori.secrets.names import is_secret_name
 from mamori.secrets.redact import fingerprint
 
 MAX_DEPTH = 16
+MIN_SECRET_TEXT = 6  # shorter text holds no pattern the detectors or the pair rule could match
 # Names is_secret_name leaves alone because they are not credentials in configuration files, but are
 # in a request: cookies and session identifiers are bearer credentials.
 _EXTRA_KEYS = frozenset({"cookie", "cookies", "setcookie", "session", "sessionid", "sessid", "jsessionid",
@@ -42,6 +43,8 @@ def secret_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with credentials replaced by their fingerprint; everything else kept."""
+    if len(text) < MIN_SECRET_TEXT:
+        return text
     text = _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{mark(m.group(3))}"
                        if not m.group(3).startswith("[REDACTED") else m.group(0), text)
     text = _SCHEME.sub(lambda m: f"[REDACTED {m.group(1)} {fingerprint(m.group(2))}]", text)

@@ -134,16 +134,16 @@ def build(kind: str, service: Service, *, category: list[str], types: list[str],
     _put(doc, "event.created", ts)
     _put(doc, "event.dataset", "applog.audit")
     _put(doc, "mamori.applog.schema", SCHEMA)
+    _put(doc, "service.name", service.get("name"))  # configuration, not request data: not redacted
+    _put(doc, "service.version", service.get("version"))
+    _put(doc, "service.environment", service.get("environment"))
+    _put(doc, "host.hostname", _HOST)
+    _put(doc, "process.pid", os.getpid())
+    _put(doc, "log.level", level)
     # everything below comes from the application: redacted before it is stored or spooled
     given: dict[str, Any] = {}
     _put(given, "event.action", _cut(action, 256) if action else None)
     _put(given, "event.reason", _cut(reason) if reason else None)
-    _put(given, "service.name", service.get("name"))
-    _put(given, "service.version", service.get("version"))
-    _put(given, "service.environment", service.get("environment"))
-    _put(given, "host.hostname", _HOST)
-    _put(given, "process.pid", os.getpid())
-    _put(given, "log.level", level)
     _put(given, "log.logger", _cut(logger, 256) if logger else None)
     _put(given, "user.name", _cut(c["user"], 256) if c.get("user") else None)
     _put(given, "user.id", _cut(c["user_id"], 256) if c.get("user_id") else None)
