@@ -257,3 +257,20 @@ def targets_of_doc(os_component: dict[str, object]) -> list[Target]:
     return list(targets_of(parse_sbom({"bomFormat": "CycloneDX", "specVersion": "1.4", "components": [
         {"type": "operating-system", **os_component},
         {"type": "library", "name": "libc6", "purl": "pkg:deb/debian/libc6@2.31-13?upstream=glibc"}]}, "x")))
+
+
+def test_mamori_scan_of_sboms_only_is_the_vulnerability_report(db: str, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """`mamori scan FILE.cdx.json` itself: MAMORI_DB, --fail-on and the formats of the vulnerability report."""
+    monkeypatch.setenv("MAMORI_DB", db)
+    f = str(FIX / "trivy-deb12.cdx.json")
+    res = CliRunner().invoke(cli, ["scan", "--no-config", f, "--fail-on", "high", "-f", "sarif"])
+    assert res.exit_code == 1, res.output
+    run = json.loads(res.stdout)["runs"][0]
+    assert run["tool"]["driver"]["name"] == "mamori-vuln" and "CVE-2023-4911" in {x["ruleId"] for x in run["results"]}
+    assert CliRunner().invoke(cli, ["scan", "--no-config", f]).exit_code == 0  # no gate: report only
+    k8s = tmp_path / "pod.json"  # mixed with a manifest: the manifest is scanned, the SBOM listed as skipped
+    k8s.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                               "spec": {"containers": [{"name": "c", "image": "x:1"}]}}))
+    mixed = CliRunner().invoke(cli, ["scan", "--no-config", f, str(k8s), "-f", "json"])
+    assert "mamori-vuln" not in mixed.stdout and "MAM-" in mixed.stdout

@@ -113,15 +113,24 @@ def _write(text: str, output: str | None) -> None:
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | None, config: str | None,
          no_config: bool, only_rules: tuple[str, ...], skip_rule: tuple[str, ...], min_severity: str | None,
          color: bool | None, filters: tuple[str, ...], daemon_json: str | None, save_snapshot: str | None) -> None:
-    """Scan Dockerfiles, Compose files, Kubernetes manifests (files or directories) and docker://[HOST]."""
+    """Scan Dockerfiles, Compose files, Kubernetes manifests (files or directories) and docker://[HOST].
+
+    Given only SBOMs (CycloneDX or SPDX JSON), report their packages' vulnerabilities instead
+    (the advisory database of `mamori vuln`, or MAMORI_DB).
+    """
     from dataclasses import replace
 
     from mamori.cli.common import load_cli_policy
     from mamori.policy.engine import active_rules, decide
     from mamori.report import render
-    from mamori.scan import load_paths
+    from mamori.scan import load_paths, sbom_inputs
 
     policy, _ = load_cli_policy(config, no_config, fail_on)
+    if (sboms := sbom_inputs(paths)) and len(sboms) == len(paths):  # SBOMs only: the vulnerability report
+        from mamori.cli.vuln import scan_sboms
+
+        scan_sboms(sboms, os.environ.get("MAMORI_DB"), policy.fail_on.name.lower() if policy.fail_on else None,
+                   False, None, fmt, output)
     if skip_rule:
         policy = replace(policy, disable=policy.disable + skip_rule)
     if only_rules:
