@@ -140,14 +140,15 @@ class FsView:
         if old is not None and old.kind == DIR and e.kind != DIR:
             self._remove_tree(e.path)
         # make sure parents exist (tar streams may omit directory entries)
-        parent = posixpath.dirname(e.path)
-        child = posixpath.basename(e.path)
+        parent, _, child = e.path.rpartition("/")
+        parent = parent or "/"
         while True:
             self._children.setdefault(parent, set()).add(child)
             if parent == "/" or parent in self.entries:
                 break
             self.entries[parent] = Entry(parent, DIR, e.layer, 0, 0o755, 0, 0)
-            parent, child = posixpath.dirname(parent), posixpath.basename(parent)
+            up, _, child = parent.rpartition("/")
+            parent = up or "/"
         self.entries[e.path] = e
 
 
@@ -158,6 +159,8 @@ def normalise(name: str) -> str | None:
         return None
     while name.startswith("./"):
         name = name[2:]
+    if name and name[0] not in "./" and "/." not in name and "//" not in name:
+        return "/" + name.rstrip("/")  # nothing to normalise (most members): no ".", ".." or empty parts
     if name.startswith("/"):
         raise ValueError("absolute path")
     parts = [p for p in name.split("/") if p and p != "."]
@@ -218,7 +221,7 @@ def _real_path(view: FsView, path: str) -> str | None:
     A runtime applying ``etc/passwd`` over a lower ``etc -> /elsewhere`` writes through the link
     (containerd resolves it inside the root); the view does the same instead of keeping both.
     """
-    parent = posixpath.dirname(path)
+    parent = path.rpartition("/")[0] or "/"
     cur = parent
     while cur != "/" and cur not in view.entries:
         cur = posixpath.dirname(cur)
@@ -244,8 +247,8 @@ def _member(view: FsView, index: int, stream: LayerStream, m: Member, pending: _
         return
     if path is None:
         return
-    base = posixpath.basename(path)
-    parent = posixpath.dirname(path)
+    parent, _, base = path.rpartition("/")
+    parent = parent or "/"
     if base == OPAQUE:
         pending.opaque.append(parent)
         return

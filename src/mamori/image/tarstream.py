@@ -65,6 +65,10 @@ def _text(raw: bytes) -> str:
 
 
 def _number(field: bytes, what: str, at: int) -> int:
+    try:  # the common case: octal digits padded with NUL or space (int() skips surrounding whitespace)
+        return int(field.rstrip(b"\x00"), 8)
+    except ValueError:
+        pass
     if field[:1] and field[0] & 0x80:  # GNU base-256; 0xff (negative) is refused
         if field[0] != 0x80:
             raise TarFormatError(f"negative {what} in the tar header at offset {at}")
