@@ -10,6 +10,8 @@
 #   gnupg           gpg/gpgv: GPG simple signing (mamori sign --gpg-key) and the skopeo signedBy interop
 #   python3-apt     apt_pkg, the reference for the dpkg version-ordering differential test
 #   stunnel4        the peer of the mTLS ambassador benchmark
+#   criu            docker checkpoint for forensic memory capture (reported unavailable where the kernel refuses)
+#   time            GNU time: peak memory of each tool in bench/image.py
 # No package may start its own service: service starts are denied while installing, and the
 # Docker units are disabled afterwards, so nothing listens on the default sockets.
 set -euo pipefail
@@ -25,6 +27,8 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 { command -v gpg && command -v gpgv && command -v gpgconf; } >/dev/null 2>&1 || need+=(gnupg)
 /usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || need+=(python3-apt)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
+command -v criu >/dev/null 2>&1 || need+=(criu)
+[ -x /usr/bin/time ] || need+=(time)
 if [ "${#need[@]}" -eq 0 ]; then
     echo "install-system-deps: every test component is already installed"
     exit 0
