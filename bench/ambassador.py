@@ -263,8 +263,8 @@ def conn_rate(port: int, seconds: float, ctx: ssl.SSLContext | None, threads: in
 
 
 def throughput(port: int, control: int, seconds: float, ctx: ssl.SSLContext | None,
-               pids: list[int]) -> tuple[float, float]:
-    """(MB/s, CPU ns per byte of every process on the path) for one connection sending for ``seconds``.
+               pids: list[int]) -> tuple[float, list[float]]:
+    """(MB/s, CPU ns per byte of the app, then of each of ``pids``) for one connection sending for ``seconds``.
 
     The clock stops when the backend has closed after counting everything (the EOF came back
     through the proxies); the count is then checked over a separate plaintext connection.
@@ -272,9 +272,9 @@ def throughput(port: int, control: int, seconds: float, ctx: ssl.SSLContext | No
     block = os.urandom(1 << 20)
     key = os.urandom(16)
 
-    def cpu_now() -> float:
+    def cpu_now() -> list[float]:
         ru = resource.getrusage(resource.RUSAGE_SELF)
-        return sum(cpu_seconds(p) for p in pids) + ru.ru_utime + ru.ru_stime
+        return [ru.ru_utime + ru.ru_stime] + [cpu_seconds(p) for p in pids]
 
     with connect(port, ctx) as s:
         s.sendall(key)
@@ -290,13 +290,13 @@ def throughput(port: int, control: int, seconds: float, ctx: ssl.SSLContext | No
         while raw.recv(4096):
             pass
         dt = time.perf_counter() - t0
-        cpu = cpu_now() - cpu0
+        cpu = [b - a for a, b in zip(cpu0, cpu_now(), strict=True)]
     with socket.create_connection(("127.0.0.1", control), timeout=15) as c:
         c.sendall(key)
         got = recv_all(c)
     if got != str(sent).encode():
         raise SystemExit(f"throughput: the backend counted {got!r} bytes, sent {sent}")
-    return sent / 1e6 / dt, cpu * 1e9 / sent
+    return sent / 1e6 / dt, [c * 1e9 / sent for c in cpu]
 
 
 def recv_all(s: socket.socket, limit: int = 100) -> bytes:
@@ -397,9 +397,13 @@ def main() -> int:
     for name, r in lat.items():
         mbs = statistics.median(x[0] for x in tput[name])
         ratio = statistics.median(x[0] / y[0] for x, y in zip(tput[name], tput["direct"], strict=True))
-        nsb = statistics.median(x[1] for x in tput[name])
+        nsb = statistics.median(sum(x[1]) for x in tput[name])
         print(f"{name:15} {r['p50_us']:7.0f}us {r['p99_us']:7.0f}us {r['p99_us'] - base['p99_us']:7.0f}us "
               f"{r['conn_s']:7.0f} {mbs:6.0f} {100 * ratio:8.0f}% {nsb:8.2f}")
+    print(f"\n{'CPU ns/B of':15} {'app':>7} {'backend':>8} {'server proxy':>13} {'client proxy':>13}   (medians)")
+    for name in lat:
+        cols = [statistics.median(x[1][i] for x in tput[name]) for i in range(len(tput[name][0][1]))]
+        print(f"{name:15} " + " ".join(f"{v:{w}.2f}" for v, w in zip(cols, (7, 8, 13, 13), strict=False)))
     print(f"\nmamori negotiates {cipher}; a CPU-second seals 16 KiB records at "
           + ", ".join(f"{k} {v:.0f} MB/s" for k, v in rates.items()) + ".")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
