@@ -44,16 +44,19 @@ class Collector:
     def env(self) -> dict[str, str]:
         return {**os.environ, "MAMORI_HOME": str(self.home)}
 
-    def start(self) -> None:
+    def start(self, *extra: str, client: tuple[str, str] | None = None) -> None:
+        """Run ``mamori serve`` on this port and store; ``extra`` options, ``client`` cert for the probe (mTLS)."""
         log = self.home / f"serve{self.starts}.log"
         self.starts += 1
         self.logs.append(log)
         self.proc = subprocess.Popen(
             [*MAMORI, "serve", "--no-config", "--listen", f"127.0.0.1:{self.port}", "--tls-cert", self.tls["cert"],
              "--tls-key", self.tls["key"], "--audit-db", "default", "--ingest-tokens", str(self.home / "tokens"),
-             "--no-access-log", "--no-record"],
+             "--no-access-log", "--no-record", *extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
         ctx = ssl.create_default_context(cafile=self.ca)
+        if client is not None:
+            ctx.load_cert_chain(*client)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -208,3 +208,19 @@ def test_logging_handler_bridge(running: Collector, tmp_path: Path) -> None:
     assert info["message"] == f"connecting with password=[REDACTED {fingerprint(SECRET)}]"
     assert exc["error"]["type"] == "ZeroDivisionError" and exc["event"]["outcome"] == "failure"
     assert exc["log"]["level"] == "error"
+
+
+def test_client_certificate_instead_of_a_token(collector: Collector, tmp_path: Path) -> None:
+    from tests.audit.test_mtls import client_cert
+
+    client_ca, cert, key = client_cert(tmp_path)
+    collector.start("--tls-client-ca", client_ca, client=(cert, key))
+    log = applog.AuditLogger("billing", collector.url, ca=collector.ca, cert=(cert, key), spool=tmp_path / "spool")
+    try:
+        event = log.authentication(user="svc-account", method="mtls")
+        assert log.flush(20), log.stats()
+    finally:
+        log.close()
+    (got,) = app_events(collector.entries())
+    assert got["payload"]["event"]["id"] == event
+    assert got["source"].startswith("cert:") and "CN=node-7" in got["source"]  # the certificate is the identity

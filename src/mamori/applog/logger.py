@@ -246,6 +246,7 @@ class AuditLogger:
         with contextlib.suppress(Exception):
             atexit.unregister(self._at_exit)
         if not self._thread.is_alive():
+            self._drain_to_spool()  # an event enqueued while close() ran: kept, never lost unseen
             self._transport.close()
             left = len(self._spool)
             if left and isinstance(self._spool, MemorySpool):

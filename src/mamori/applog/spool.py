@@ -217,7 +217,8 @@ class DiskSpool:
             self._sizes[self._next] = 0
             self._next += 1
         if self._tail is None:
-            self._tail = open(self._path(self._segments[-1]), "ab")  # noqa: SIM115 - kept open for appends
+            fd = os.open(self._path(self._segments[-1]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._tail = os.fdopen(fd, "ab")  # kept open for appends; audit events may hold personal data
         return self._tail
 
     def _close_tail(self) -> None:
