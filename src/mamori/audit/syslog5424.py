@@ -218,11 +218,26 @@ def parse(frame: bytes) -> SyslogMessage:
         ts = ts_tok.decode()
     else:
         ts = parse_timestamp(ts_tok)
-    c = _Cursor(frame)
-    c.i = m.end()
     pri = int(m.group(1))
-    return _tail(c, pri, ts, None if ts is None else ts_tok.decode(), _nil(m.group(3)), _nil(m.group(4)),
-                 _nil(m.group(5)), _nil(m.group(6)))
+    host, app, procid, msgid = m.group(3, 4, 5, 6)
+    end = m.end()
+    if frame[end:end + 2] == b"- " and not frame.startswith(BOM, end + 2):  # no SD, a plain MSG: most messages
+        body = frame[end + 2:]
+        if body.endswith(b"\n"):
+            body = body[:-2] if body.endswith(b"\r\n") else body[:-1]
+        try:
+            msg = body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return SyslogMessage(pri >> 3, pri & 7, ts, None if ts is None else ts_tok.decode(),
+                                 None if host == NIL else host.decode(), None if app == NIL else app.decode(),
+                                 None if procid == NIL else procid.decode(), None if msgid == NIL else msgid.decode(),
+                                 (), msg)
+    c = _Cursor(frame)
+    c.i = end
+    return _tail(c, pri, ts, None if ts is None else ts_tok.decode(), _nil(host), _nil(app), _nil(procid),
+                 _nil(msgid))
 
 
 def _parse_fields(frame: bytes) -> SyslogMessage:
