@@ -171,15 +171,17 @@ def start_mamori(stack: Stack, c: dict[str, str], d: Path, backend: int, name: s
 
 def start_stunnel(stack: Stack, exe: str, c: dict[str, str], d: Path, backend: int, name: str) -> tuple[int, int]:
     mid, front = free_port(), free_port()
+    # sessionResume = no: like mamori (no tickets), every connection is a full mTLS handshake;
+    # by default stunnel's client resumes with tickets and skips the certificates altogether.
     common = "foreground = yes\npid =\nsyslog = no\ndebug = 3\noutput = /dev/null\n"
+    service = "sessionResume = no\nsslVersionMin = TLSv1.2\n"
     (d / f"{name}-s.conf").write_text(
         f"{common}[srv]\naccept = 127.0.0.1:{mid}\nconnect = 127.0.0.1:{backend}\ncert = {c['srv_crt']}\n"
-        f"key = {c['srv_key']}\nCAfile = {c['ca']}\nverifyChain = yes\nrequireCert = yes\n"
-        "sslVersionMin = TLSv1.2\n")
+        f"key = {c['srv_key']}\nCAfile = {c['ca']}\nverifyChain = yes\nrequireCert = yes\n{service}")
     (d / f"{name}-c.conf").write_text(
         f"{common}[cli]\nclient = yes\naccept = 127.0.0.1:{front}\nconnect = 127.0.0.1:{mid}\n"
         f"cert = {c['cli_crt']}\nkey = {c['cli_key']}\nCAfile = {c['ca']}\nverifyChain = yes\n"
-        "checkHost = localhost\nsslVersionMin = TLSv1.2\n")
+        f"checkHost = localhost\n{service}")
     stack.run([exe, str(d / f"{name}-s.conf")])
     stack.run([exe, str(d / f"{name}-c.conf")])
     wait_port(mid)
