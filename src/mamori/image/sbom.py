@@ -30,7 +30,6 @@ def _layer_digest(image: Image, p: Package) -> str:
 
 
 def cyclonedx(image: Image, inv: Inventory) -> str:
-    from cyclonedx.contrib.license.factories import LicenseFactory
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
@@ -51,14 +50,19 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         bom.components.add(os_c)
         bom.register_dependency(root, [os_c])
     comps = []
-    factory = LicenseFactory()
+    factory = None
+    if any(p.licenses for p in inv.packages):  # ~0.1 s to import (the SPDX licensing model); dpkg has none
+        from cyclonedx.contrib.license.factories import LicenseFactory
+
+        factory = LicenseFactory()
     for i, p in enumerate(inv.packages):
         c = Component(name=p.name, version=p.version, type=ComponentType.LIBRARY, bom_ref=f"pkg-{i}",
                       purl=PackageURL.from_string(p.purl))
-        made = [factory.make_from_string(lic) for lic in p.licenses]
-        if len(made) > 1 and any(isinstance(m, LicenseExpression) for m in made):
-            made = [factory.make_with_name(lic) for lic in p.licenses]  # CycloneDX: one expression, or only licences
-        c.licenses.update(made)
+        if factory is not None and p.licenses:
+            made = [factory.make_from_string(lic) for lic in p.licenses]
+            if len(made) > 1 and any(isinstance(m, LicenseExpression) for m in made):
+                made = [factory.make_with_name(lic) for lic in p.licenses]  # CycloneDX: one expression, or licences
+            c.licenses.update(made)
         props = [Property(name="mamori:package:type", value=p.type), Property(name="mamori:location", value=p.location)]
         if p.layer is not None:
             props.append(Property(name="mamori:layer:index", value=str(p.layer)))
