@@ -245,3 +245,57 @@ def test_sender_closing_while_pushed_back_loses_nothing_over_tls(tmp_path: Path,
         assert (reg.get_sample_value("mamori_syslog_waits_total", {"reason": "rate"}) or 0) > 0
     assert len(rows) == n and rows[-1]["payload"]["msg"] == f"m{n - 1}"
     assert not [r for r in rows if r["type"] != "syslog"]
+
+
+class _FailingLog:
+    """An audit store whose every append fails (a full disk, a lost database)."""
+
+    def append(self, entries: list[Any]) -> list[int]:
+        raise OSError("disk full")
+
+
+def test_store_failure_closes_the_connection_and_is_counted(log: AuditLog) -> None:
+    w = GroupWriter(_FailingLog())  # type: ignore[arg-type]
+    with running(log, writer=w) as (srvs, reg):
+        with socket.create_connection(("127.0.0.1", srvs["tcp"].port)) as s:
+            s.sendall(DOCKER_LINE * 3)
+            s.settimeout(10)
+            with suppress(ConnectionResetError):
+                assert s.recv(1) == b""  # the sender sees the break
+        deadline = time.monotonic() + 10
+        while not reg.get_sample_value("mamori_syslog_messages_total", {"result": "failed"}):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert reg.get_sample_value("mamori_syslog_messages_total", {"result": "stored"}) is None
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--syslog-tcp", "127.0.0.1:6601"], "add --audit-db"),
+    (["--audit-db", "default", "--syslog-tls", "127.0.0.1:6514"], "--syslog-tls needs --tls-cert"),
+    (["--audit-db", "default", "--syslog-tcp", "nowhere"], "is not HOST:PORT"),
+    (["--audit-db", "default", "--syslog-tcp", "127.0.0.1:601", "--syslog-max-message", "100"], "2048"),
+])
+def test_serve_refuses_incomplete_syslog_options(args: list[str], why: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mamori.cli.main import cli
+
+    monkeypatch.setenv("MAMORI_HOME", str(tmp_path))
+    r = CliRunner().invoke(cli, ["serve", "--no-config", "--no-webhook", "--no-record", *args])
+    assert r.exit_code == 2 and why in r.output, r.output
+
+
+def test_serve_says_when_the_syslog_port_is_taken(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "mamori.cli.main", "serve", "--no-config", "--no-webhook",
+                            "--no-record", "--audit-db", f"sqlite:///{tmp_path / 'a.db'}", "--syslog-tcp",
+                            f"127.0.0.1:{port}"], env={**os.environ, "MAMORI_HOME": str(tmp_path)},
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr, r.stderr

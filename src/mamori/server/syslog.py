@@ -224,14 +224,14 @@ class SyslogServer:
                 self.m.connections.labels(self.name, "framing-error").inc()
                 log.warning("%s: closing the connection of %s (%s): %s", self.name, source, peer, reason)
             if entries:
-                ok = await self._submit(source, entries, inflight)
+                ok = await self._submit(source, entries, inflight, writer.transport.close)
             if not data or err is not None:
                 break
         while inflight and ok:
             ok = await self._settle(inflight)
 
-    async def _submit(self, source: str, entries: list[NewEntry],
-                      inflight: deque[tuple[asyncio.Future[list[int]], int]]) -> bool:
+    async def _submit(self, source: str, entries: list[NewEntry], inflight: deque[tuple[asyncio.Future[list[int]],
+                      int]], on_failure: Callable[[], None]) -> bool:
         step = max(1, min(int(self.rate.burst), self.writer.max_pending))  # a chunk that can ever pass
         for k in range(0, len(entries), step):
             chunk = entries[k:k + step]
@@ -249,7 +249,10 @@ class SyslogServer:
                         return False
                     self.m.waits.labels("busy").inc()
                     await asyncio.sleep(0.02)
-            inflight.append((asyncio.wrap_future(fut), len(chunk)))
+            afut = asyncio.wrap_future(fut)
+            # A failed commit closes the connection now, not when the sender next writes.
+            afut.add_done_callback(lambda f: on_failure() if not f.cancelled() and f.exception() else None)
+            inflight.append((afut, len(chunk)))
             while len(inflight) > MAX_INFLIGHT or (inflight and inflight[0][0].done()):
                 if not await self._settle(inflight):
                     return False
