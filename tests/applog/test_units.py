@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +102,25 @@ def test_programming_errors_raise_but_data_never_does(tmp_path: Path) -> None:
     e = schema.build("x", {"name": "s"}, category=[], types=[], outcome="unknown", action="a\x00\udcff",
                      common={"user": "\udcff", "status_code": 200})
     new_entry(e, "source")
+
+
+def test_untrusted_request_data_is_shaped_not_raised() -> None:
+    common: Any = {"source_ip": "203.0.113.5, 10.0.0.1", "status_code": "teapot", "roles": "admin", "labels": "x"}
+    p = schema.build("x", {"name": "s"}, category=[], types=[], outcome="unknown", action=None, common=common)
+    p = p["payload"]
+    assert p["source"] == {"address": "203.0.113.5, 10.0.0.1"}  # not an IP: an index mapping would refuse it
+    assert p["user"]["roles"] == ["admin"] and "http" not in p and "labels" not in p
+    common = {"source_ip": "[2001:db8::1]", "status_code": 503}
+    p = schema.build("x", {"name": "s"}, category=[], types=[], outcome="unknown", action=None, common=common)
+    p = p["payload"]
+    assert p["source"] == {"ip": "2001:db8::1"} and p["http"]["response"]["status_code"] == 503
+
+
+def test_importing_applog_pulls_in_no_third_party_package() -> None:
+    code = ("import sys; before = set(sys.modules); import mamori.applog; "
+            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.replace("'", '"')) == ["mamori"]
 
 
 def test_correlation_follows_context_not_threads_or_tasks() -> None:
@@ -286,7 +307,7 @@ def test_a_hung_collector_never_blocks_the_caller(tmp_path: Path) -> None:
         t = time.monotonic()
         final = log.close(0.5)
         closing = time.monotonic() - t
-    assert slowest < 0.05, f"an emit took {slowest:.3f} s"
+    assert slowest < 0.25, f"an emit took {slowest:.3f} s"  # against a 3 s request timeout: never waited for it
     assert st.accepted == 500 and dict(st.dropped_by_reason).get("queue full", 0) == sum(dropped) > 0
     assert closing < 1.5  # close() waits at most its timeout (plus a bounded join), not for the hung POST
     log._thread.join(10)  # the sender gives up its POST after `timeout` and spools that batch too

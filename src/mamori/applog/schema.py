@@ -11,6 +11,7 @@ guidance). docs/applog.md has the full table.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -148,17 +149,21 @@ def build(kind: str, service: Service, *, category: list[str], types: list[str],
     _put(given, "user.name", _cut(c["user"], 256) if c.get("user") else None)
     _put(given, "user.id", _cut(c["user_id"], 256) if c.get("user_id") else None)
     _put(given, "user.email", _cut(c["user_email"], 256) if c.get("user_email") else None)
-    _put(given, "user.roles", [_cut(r, 128) for r in c.get("roles", [])[:64]])
+    roles: Any = c.get("roles") or []
+    _put(given, "user.roles", [_cut(r, 128) for r in ([roles] if isinstance(roles, str) else list(roles))[:64]])
     _put(given, "user.target.name", _cut(target_user, 256) if target_user else None)
-    _put(given, "source.ip", _cut(c["source_ip"], 64) if c.get("source_ip") else None)
+    if c.get("source_ip"):
+        _source(given, _cut(c["source_ip"], 256))
     _put(given, "user_agent.original", _cut(c["user_agent"], 1024) if c.get("user_agent") else None)
     if c.get("url"):
         _url(given, _cut(c["url"], 2048))
     _put(given, "http.request.method", _cut(c["http_method"], 16).upper() if c.get("http_method") else None)
-    _put(given, "http.response.status_code", int(c["status_code"]) if c.get("status_code") is not None else None)
+    _put(given, "http.response.status_code", _status(c.get("status_code")))
     _put(given, "message", _cut(c["message"], MAX_MESSAGE) if c.get("message") else None)
     _put(given, "trace.id", clean_correlation(c.get("correlation_id")) or current_correlation())
-    _put(given, "labels", {_cut(k, 64): _cut(v, 256) for k, v in list(c.get("labels", {}).items())[:32]})
+    labels: Any = c.get("labels")
+    if isinstance(labels, dict):
+        _put(given, "labels", {_cut(k, 64): _cut(v, 256) for k, v in list(labels.items())[:32]})
     _put(given, "mamori.resource", _cut(resource, 1024) if resource else None)
     _put(given, "mamori.auth_method", _cut(auth_method, 64) if auth_method else None)
     _put(given, "mamori.extra", c.get("extra") or None)
@@ -176,6 +181,23 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def _source(doc: dict[str, Any], value: str) -> None:
+    """``source.ip`` only for an IP address (ECS type ip); anything else (a proxy chain, "unknown")
+    goes to ``source.address`` so the event is not refused by an index mapping."""
+    try:
+        _put(doc, "source.ip", str(ipaddress.ip_address(value.strip().strip("[]"))))
+    except ValueError:
+        _put(doc, "source.address", value)
+
+
+def _status(value: object) -> int | None:
+    try:
+        code = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return code if 100 <= code <= 999 else None
 
 
 def _url(doc: dict[str, Any], url: str) -> None:
