@@ -299,3 +299,35 @@ def test_serve_says_when_the_syslog_port_is_taken(tmp_path: Path) -> None:
                             f"127.0.0.1:{port}"], env={**os.environ, "MAMORI_HOME": str(tmp_path)},
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def _cert(subject: list[Any], san: list[Any]) -> bytes:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    b = (x509.CertificateBuilder().subject_name(x509.Name(subject)).issuer_name(x509.Name(subject))
+         .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+         .not_valid_after(now + dt.timedelta(days=1)))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def test_certificate_identities() -> None:
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cn = x509.NameAttribute(NameOID.COMMON_NAME, "node-4")
+    assert syslog.cert_identity(_cert([cn], [x509.DNSName("node-4.example")])) == "cert:CN=node-4"
+    assert syslog.cert_identity(_cert([], [x509.UniformResourceIdentifier("spiffe://c/ns/a")])) == \
+        "cert:URI:spiffe://c/ns/a"
+    assert syslog.cert_identity(_cert([], [x509.DNSName("node-5.example")])) == "cert:DNS:node-5.example"
+    odd = _cert([x509.NameAttribute(NameOID.COMMON_NAME, "nœud\x7f")], [])
+    assert syslog.cert_identity(odd) == f"cert:sha256:{hashlib.sha256(odd).hexdigest()}"

@@ -68,7 +68,9 @@ def cert_identity(der: bytes) -> str:
         with contextlib.suppress(x509.ExtensionNotFound):
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             for gn in san:
-                name = f"{type(gn).__name__.removesuffix('Name')}:{gn.value}"
+                kind = {"DNSName": "DNS", "UniformResourceIdentifier": "URI", "IPAddress": "IP",
+                        "RFC822Name": "email"}.get(type(gn).__name__, type(gn).__name__)
+                name = f"{kind}:{gn.value}"
                 break
     ident = f"cert:{name}"
     if not name or len(ident) > 256 or not all(0x20 <= ord(ch) < 0x7F for ch in ident):
