@@ -16,7 +16,8 @@ MB/s) is read against both; the table prints both ratios.
 
 Every proxy uses the same throw-away SPIFFE certificates (ECDSA P-256), client certificates
 required, flow records written to a file. Measured from the app's side:
-  latency   one connection, 64-byte request/echo round trips; p50/p99 and p99 added over direct
+  latency   one connection, 64-byte request/echo round trips for --seconds, --rounds rounds with the
+            topologies interleaved; the median of the rounds' p50 and p99, and p99 added over direct
   conn/s    new connections (each one 64-byte round trip) from 8 threads for --seconds
   MB/s      one connection, one way, 1 MiB sendall()s for --tput-seconds; the backend discards and
             answers the count. --rounds rounds, topologies interleaved in each round (load drifts
@@ -337,7 +338,8 @@ def negotiated(port: int, ctx: ssl.SSLContext) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=2.0, help="per latency and conn/s measurement")
+    ap.add_argument("--seconds", type=float, default=1.5,
+                    help="per latency round and per conn/s measurement")
     ap.add_argument("--tput-seconds", type=float, default=2.0, help="per throughput run")
     ap.add_argument("--rounds", type=int, default=3, help="throughput rounds (median reported)")
     ap.add_argument("--no-stunnel", action="store_true")
@@ -380,10 +382,16 @@ def main() -> int:
                     topo[f"{name} pair"] = (e_pair, s_pair, None, [backend.pid, srv_pid, cli_pid])
                 if name == "mamori":
                     cipher = negotiated(s_srv, ctx)
+            rtts: dict[str, list[list[float]]] = {}
+            for r in range(args.rounds):  # interleaved like the throughput rounds: a burst of load hits all
+                for name, (e, _, c, _) in topo.items():
+                    rtts.setdefault(name, []).append(latency(e, args.seconds, c))
+                print(f"latency round {r + 1}: " + ", ".join(f"{n} p99 {pct(v[-1], 99) * 1e6:.0f}us"
+                                                             for n, v in rtts.items()), file=sys.stderr)
             for name, (e, _, c, _) in topo.items():
-                print(f"latency and conn/s: {name} ...", file=sys.stderr)
-                rtt = latency(e, args.seconds, c)
-                lat[name] = {"p50_us": pct(rtt, 50) * 1e6, "p99_us": pct(rtt, 99) * 1e6,
+                print(f"conn/s: {name} ...", file=sys.stderr)
+                lat[name] = {"p50_us": statistics.median(pct(x, 50) for x in rtts[name]) * 1e6,
+                             "p99_us": statistics.median(pct(x, 99) for x in rtts[name]) * 1e6,
                              "conn_s": conn_rate(e, args.seconds, c)}
             for r in range(args.rounds):
                 for name, (_, s, c, pids) in topo.items():
@@ -409,7 +417,8 @@ def main() -> int:
     print(f"\nmamori negotiates {cipher}; a CPU-second seals 16 KiB records at "
           + ", ".join(f"{k} {v:.0f} MB/s" for k, v in rates.items()) + ".")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("RTT: 64-byte echo round trip on one connection; conn/s: new connection + one round trip, 8 threads;\n"
+    print(f"RTT: 64-byte echo round trip on one connection, median over {args.rounds} interleaved rounds of each "
+          "round's p50/p99;\nconn/s: new connection (full mTLS handshakes) + one round trip, 8 threads;\n"
           f"MB/s: one connection, one way, median of {args.rounds} runs of {args.tput_seconds:g} s; vs direct: median "
           "of the per-round ratios;\nCPU ns/B: CPU time of the app, the proxies and the backend per byte moved.\n"
           "server: the app does TLS itself to one proxy; pair: plaintext app -> client proxy -> server proxy.")
