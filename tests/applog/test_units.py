@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -190,6 +192,28 @@ def test_spool_repairs_a_torn_last_line_and_keeps_its_cursor(tmp_path: Path) -> 
     s.append([line(9)])
     got = [json.loads(x)["payload"]["i"] for x in s.peek(10, 1 << 20)[0]]
     assert got == [2, 3, 4, 9]
+    s.close()
+
+
+def test_a_failed_spool_write_is_undone_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mamori.applog import spool as spool_mod
+
+    s = DiskSpool(tmp_path / "s", 1 << 20, segment_bytes=4096)
+    assert s.append([line(0), line(1)]) == (0, 0)
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "s").glob("seg-*")}
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_mod.os, "fsync", full_disk)
+    assert s.append([line(i) for i in range(2, 200)]) == (0, 198)  # spans segments: all of it undone
+    assert "No space left" in (s.last_error or "")
+    monkeypatch.setattr(spool_mod.os, "fsync", real_fsync)
+    assert {p.name: p.stat().st_size for p in (tmp_path / "s").glob("seg-*")} == sizes and len(s) == 2
+    assert s.append([line(7)]) == (0, 0)
+    got = [json.loads(x)["payload"]["i"] for x in s.peek(10, 1 << 20)[0]]
+    assert got == [0, 1, 7]
     s.close()
 
 

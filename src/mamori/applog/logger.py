@@ -322,10 +322,13 @@ class AuditLogger:
             self._to_spool(lines)
 
     def _to_spool(self, lines: list[bytes]) -> None:
-        refused = self._spool.append(lines)
+        refused, failed = self._spool.append(lines)
         with self._cond:
-            self._counts["spooled"] += len(lines) - refused
+            self._counts["spooled"] += len(lines) - refused - failed
         self._drop(refused, "spool full")
+        if failed:
+            self._last_error = getattr(self._spool, "last_error", None) or "spool write failed"
+            self._drop(failed, "spool write failed")
 
     def _post(self, lines: list[bytes]) -> Answer:
         body = b'{"entries":[' + b",".join(line.rstrip(b"\n") for line in lines) + b"]}"
@@ -351,7 +354,11 @@ class AuditLogger:
         return ans
 
     def _deliver(self, batch: list[bytes]) -> None:
-        ans = self._post(batch)
+        try:
+            ans = self._post(batch)
+        except Exception as exc:
+            self._drop(len(batch), f"sender error: {type(exc).__name__}")  # counted, then logged by _run
+            raise
         if ans.outcome is Sent.OK:
             self._done(len(batch), "sent")
         elif ans.outcome is Sent.REJECT and len(batch) == 1:

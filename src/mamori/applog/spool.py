@@ -41,8 +41,8 @@ class SpoolError(OSError):
 class Spool(Protocol):
     """Where events wait while the collector is unreachable."""
 
-    def append(self, lines: list[bytes]) -> int:
-        """Store the lines that fit; returns how many were refused (the cap)."""
+    def append(self, lines: list[bytes]) -> tuple[int, int]:
+        """Store the lines that fit; returns how many were refused by the cap and how many failed to write."""
         ...
 
     def peek(self, max_items: int, max_bytes: int) -> tuple[list[bytes], int, int]:
@@ -67,7 +67,7 @@ class MemorySpool:
         self._lines: deque[bytes] = deque()
         self._bytes = 0
 
-    def append(self, lines: list[bytes]) -> int:
+    def append(self, lines: list[bytes]) -> tuple[int, int]:
         refused = 0
         for line in lines:
             if self._bytes + len(line) > self.max_bytes:
@@ -75,7 +75,7 @@ class MemorySpool:
                 continue
             self._lines.append(line)
             self._bytes += len(line)
-        return refused
+        return refused, 0
 
     def peek(self, max_items: int, max_bytes: int) -> tuple[list[bytes], int, int]:
         out: list[bytes] = []
@@ -127,6 +127,7 @@ class DiskSpool:
         self._repair_tail()
         self._count = self._count_lines()
         self._tail: Any = None
+        self.last_error: str | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def _path(self, n: int) -> Path:
@@ -190,24 +191,44 @@ class DiskSpool:
     def __len__(self) -> int:
         return self._count
 
-    def append(self, lines: list[bytes]) -> int:
+    def append(self, lines: list[bytes]) -> tuple[int, int]:
         refused = 0
         room = self.max_bytes - self.size_bytes
-        wrote = False
+        keep: list[bytes] = []
         for line in lines:
             if len(line) > room:
                 refused += 1
-                continue
-            fh = self._tail_file(len(line))
-            fh.write(line)
-            self._sizes[self._segments[-1]] += len(line)
-            room -= len(line)
-            self._count += 1
-            wrote = True
-        if wrote and self._tail is not None:
-            self._tail.flush()
-            os.fsync(self._tail.fileno())
-        return refused
+            else:
+                keep.append(line)
+                room -= len(line)
+        before_sizes, before_segments, before_next = dict(self._sizes), list(self._segments), self._next
+        try:
+            for line in keep:
+                fh = self._tail_file(len(line))
+                fh.write(line)
+                self._sizes[self._segments[-1]] += len(line)
+            if self._tail is not None:
+                self._tail.flush()
+                os.fsync(self._tail.fileno())
+        except OSError as exc:  # a full or failing disk: undo the whole batch so the files stay line-aligned
+            self.last_error = f"spool write failed: {exc.strerror or exc}"
+            self._undo(before_sizes, before_segments, before_next)
+            return refused, len(keep)
+        self._count += len(keep)
+        return refused, 0
+
+    def _undo(self, sizes: dict[int, int], segments: list[int], nxt: int) -> None:
+        with contextlib.suppress(OSError):
+            if self._tail is not None:
+                self._tail.close()
+        self._tail = None
+        for n in self._segments:
+            with contextlib.suppress(OSError):
+                if n not in sizes:
+                    self._path(n).unlink()
+                elif self._sizes[n] != sizes[n]:
+                    os.truncate(self._path(n), sizes[n])
+        self._sizes, self._segments, self._next = sizes, segments, nxt
 
     def _tail_file(self, need: int) -> Any:
         last = self._segments[-1] if self._segments else None
