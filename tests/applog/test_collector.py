@@ -224,3 +224,38 @@ def test_client_certificate_instead_of_a_token(collector: Collector, tmp_path: P
     (got,) = app_events(collector.entries())
     assert got["payload"]["event"]["id"] == event
     assert got["source"].startswith("cert:") and "CN=node-7" in got["source"]  # the certificate is the identity
+
+
+def test_collector_restart_mid_stream_and_concurrent_emitters(collector: Collector, tmp_path: Path) -> None:
+    import threading
+
+    collector.start()
+    log = new_logger(collector, tmp_path / "spool")
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def emit(n: int, count: int) -> None:
+        for i in range(count):
+            event = log.action("write", resource=f"t{n}/{i}", type="change")
+            with lock:
+                order.append(event)
+
+    try:
+        threads = [threading.Thread(target=emit, args=(n, 100)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert log.flush(20)
+        collector.stop()  # the keep-alive connection the sender holds is now dead
+        emit(99, 50)
+        wait_for(lambda: log.stats().spool_events == 50)
+        collector.start()
+        assert log.flush(30), log.stats()
+        st = log.stats()
+    finally:
+        log.close()
+    stored = ids(collector.entries())
+    assert sorted(stored) == sorted(order) and len(set(stored)) == len(stored) == 650
+    assert stored[600:] == order[600:]  # the spooled tail replayed in emission order
+    assert st.sent == 600 and st.replayed == 50 and st.dropped == 0
