@@ -217,6 +217,17 @@ def test_a_failed_spool_write_is_undone_and_reported(tmp_path: Path, monkeypatch
     s.close()
 
 
+def test_a_spool_directory_others_could_read_or_swap_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)
+    with pytest.raises(SpoolError, match="writable by other users"):
+        DiskSpool(tmp_path / "open", 1 << 20)
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(SpoolError, match="not a plain directory"):
+        DiskSpool(tmp_path / "link", 1 << 20)
+
+
 def test_spool_slots_are_exclusive(tmp_path: Path) -> None:
     a = open_slot(tmp_path, "svc/with space", 1 << 20)
     with pytest.raises(SpoolError, match="in use"):

@@ -73,6 +73,10 @@ def _token(token: str | None, token_file: str | None) -> str | None:
     return os.environ.get(ENV_TOKEN) or None
 
 
+def _uid() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
 class AuditLogger:
     """Audit events of one service: authentication, authorisation, actions, failures."""
 
@@ -124,7 +128,7 @@ class AuditLogger:
         if spool is False:
             return MemorySpool(max_bytes)
         base = Path(spool) if isinstance(spool, str | Path) else Path(
-            os.environ.get(ENV_SPOOL) or Path(tempfile.gettempdir()) / "mamori-applog")
+            os.environ.get(ENV_SPOOL) or Path(tempfile.gettempdir()) / f"mamori-applog-{_uid()}")
         return open_slot(base, service, max_bytes)
 
     @property

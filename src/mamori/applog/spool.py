@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +112,7 @@ class DiskSpool:
         self.segment_bytes = max(4096, min(segment_bytes, max_bytes))
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _check_owner(self.dir)
             self._lock = open(self.dir / "lock", "a+b")  # noqa: SIM115 - held for the spool's lifetime
         except OSError as exc:
             raise SpoolError(f"cannot use spool directory {self.dir}: {exc}") from None
@@ -305,6 +307,18 @@ class DiskSpool:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
         self._lock.close()
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse a spool directory another user could read or swap (a shared /tmp): not a symlink,
+    owned by this user, writable by nobody else."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise SpoolError(f"spool directory {path} is not a plain directory")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SpoolError(f"spool directory {path} belongs to another user")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SpoolError(f"spool directory {path} is writable by other users")
 
 
 def open_slot(base: Path, name: str, max_bytes: int, segment_bytes: int = 1024 * 1024,
