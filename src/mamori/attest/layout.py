@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamori.attest.errors import AttestError
-from mamori.image.digest import parse as parse_digest
-from mamori.image.errors import ImageError
 from mamori.sign import layout as siglayout
 from mamori.sign.registry_push import PushRegistry
 
@@ -33,41 +31,15 @@ class AttLayer:
 
 
 def att_tag(digest: str) -> str:
-    alg, hexpart = parse_digest(digest)
-    return f"{alg}-{hexpart}.att"
+    return siglayout.artifact_tag(digest, "att")
 
 
 def parse_manifest(data: bytes) -> list[AttLayer]:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise AttestError("attestation manifest is not JSON") from None
-    layers = doc.get("layers") if isinstance(doc, dict) else None
-    if not isinstance(layers, list):
-        raise AttestError("attestation manifest has no layers list")
-    if len(layers) > MAX_ATTESTATIONS:
-        raise AttestError(f"attestation manifest has more than {MAX_ATTESTATIONS} layers")
-    out = []
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, dict) or layer.get("mediaType") != LAYER_TYPE:
-            continue
-        ann = layer.get("annotations") or {}
-        digest, size = layer.get("digest"), layer.get("size")
-        if not isinstance(ann, dict) or not isinstance(digest, str) or not isinstance(size, int) or size < 0:
-            raise AttestError(f"attestation layer {i} is malformed")
-        try:
-            parse_digest(digest)
-        except ImageError as exc:
-            raise AttestError(f"attestation layer {i}: {exc}") from None
-        vals: dict[str, str | None] = {}
-        for key in (PREDICATE_ANNOTATION, siglayout.CERT_ANNOTATION, siglayout.CHAIN_ANNOTATION):
-            v = ann.get(key)
-            if v is not None and (not isinstance(v, str) or len(v) > siglayout.MAX_ANNOTATION):
-                raise AttestError(f"attestation layer {i}: annotation {key} is malformed")
-            vals[key] = v
-        out.append(AttLayer(digest, size, vals[PREDICATE_ANNOTATION] or "", vals[siglayout.CERT_ANNOTATION],
-                            vals[siglayout.CHAIN_ANNOTATION], layer))
-    return out
+    keys = (PREDICATE_ANNOTATION, siglayout.CERT_ANNOTATION, siglayout.CHAIN_ANNOTATION)
+    return [AttLayer(digest, size, v[PREDICATE_ANNOTATION] or "", v[siglayout.CERT_ANNOTATION],
+                     v[siglayout.CHAIN_ANNOTATION], raw)
+            for digest, size, v, raw in siglayout.artifact_layers(data, "attestation", LAYER_TYPE, keys,
+                                                                  MAX_ATTESTATIONS, AttestError)]
 
 
 def append_layers(reg: PushRegistry, tag: str, new: list[dict[str, Any]]) -> int:

@@ -30,45 +30,62 @@ class Layer:
     raw: dict[str, Any]
 
 
+def artifact_tag(digest: str, suffix: str) -> str:
+    """``sha256:abc`` -> ``sha256-abc.<suffix>`` (cosign's tag scheme for .sig and .att)."""
+    alg, hexpart = parse_digest(digest)
+    return f"{alg}-{hexpart}.{suffix}"
+
+
 def sig_tag(digest: str) -> str:
     """``sha256:abc`` -> ``sha256-abc.sig``."""
-    alg, hexpart = parse_digest(digest)
-    return f"{alg}-{hexpart}.sig"
+    return artifact_tag(digest, "sig")
 
 
-def parse_manifest(data: bytes) -> list[Layer]:
-    """The signature layers of a ``.sig`` manifest; other layer types are ignored, bad ones refused."""
+RawLayer = tuple[str, int, dict[str, str | None], dict[str, Any]]  # digest, size, chosen annotations, the layer
+
+
+def artifact_layers(data: bytes, what: str, media_type: str, keys: tuple[str, ...], limit: int,
+                    error: type[Exception]) -> list[RawLayer]:
+    """The layers of one media type in a cosign artifact manifest (.sig, .att); other types are ignored,
+    malformed ones refused with ``error`` naming ``what`` ("signature", "attestation") and the index."""
     try:
         doc = json.loads(data)
-    except ValueError:
-        raise SignError("signature manifest is not JSON") from None
+    except (ValueError, UnicodeDecodeError):
+        raise error(f"{what} manifest is not JSON") from None
     layers = doc.get("layers") if isinstance(doc, dict) else None
     if not isinstance(layers, list):
-        raise SignError("signature manifest has no layers list")
-    if len(layers) > MAX_SIGNATURES:
-        raise SignError(f"signature manifest has more than {MAX_SIGNATURES} layers")
-    out: list[Layer] = []
+        raise error(f"{what} manifest has no layers list")
+    if len(layers) > limit:
+        raise error(f"{what} manifest has more than {limit} layers")
+    out: list[RawLayer] = []
     for i, layer in enumerate(layers):
-        if not isinstance(layer, dict) or layer.get("mediaType") != LAYER_TYPE:
+        if not isinstance(layer, dict) or layer.get("mediaType") != media_type:
             continue
         ann = layer.get("annotations")
         ann = {} if ann is None else ann
         digest, size = layer.get("digest"), layer.get("size")
         if not isinstance(ann, dict) or not isinstance(digest, str) or not isinstance(size, int) or size < 0:
-            raise SignError(f"signature layer {i} is malformed")
+            raise error(f"{what} layer {i} is malformed")
         try:
             parse_digest(digest)
         except ImageError as exc:
-            raise SignError(f"signature layer {i}: {exc}") from None
+            raise error(f"{what} layer {i}: {exc}") from None
         values: dict[str, str | None] = {}
-        for key in (SIG_ANNOTATION, CERT_ANNOTATION, CHAIN_ANNOTATION):
+        for key in keys:
             v = ann.get(key)
             if v is not None and (not isinstance(v, str) or len(v) > MAX_ANNOTATION):
-                raise SignError(f"signature layer {i}: annotation {key} is malformed")
+                raise error(f"{what} layer {i}: annotation {key} is malformed")
             values[key] = v
-        out.append(Layer(digest, size, values[SIG_ANNOTATION] or "", values[CERT_ANNOTATION],
-                         values[CHAIN_ANNOTATION], layer))
+        out.append((digest, size, values, layer))
     return out
+
+
+def parse_manifest(data: bytes) -> list[Layer]:
+    """The signature layers of a ``.sig`` manifest; other layer types are ignored, bad ones refused."""
+    keys = (SIG_ANNOTATION, CERT_ANNOTATION, CHAIN_ANNOTATION)
+    return [Layer(digest, size, v[SIG_ANNOTATION] or "", v[CERT_ANNOTATION], v[CHAIN_ANNOTATION], raw)
+            for digest, size, v, raw in artifact_layers(data, "signature", LAYER_TYPE, keys, MAX_SIGNATURES,
+                                                        SignError)]
 
 
 def config_blob(payload_digests: list[str]) -> bytes:
