@@ -94,6 +94,47 @@ def test_allowed_uri_exact_and_flow_records(pki: Pki) -> None:
     assert "matches" in end["event"]["reason"]
 
 
+def test_bytes_metric_counts_open_and_ended_connections(pki: Pki) -> None:
+    """mamori_ambassador_bytes_total is read from the flows at scrape time: live bytes, then the ended ones."""
+    from prometheus_client import generate_latest
+
+    def scraped(amb: object, direction: str) -> float:
+        text = generate_latest(amb.metrics.registry).decode()  # type: ignore[attr-defined]
+        key = f'mamori_ambassador_bytes_total{{direction="{direction}",mode="server"}} '
+        return float(next(line for line in text.splitlines() if line.startswith(key)).split()[-1])
+
+    async def go() -> None:
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec) as srv:
+            ctx = pki.client_ctx(pki.leaf("client", spiffe=CLIENT_ID))
+            _, w = await asyncio.open_connection("127.0.0.1", srv.bound.port, ssl=ctx,  # type: ignore[union-attr]
+                                                 server_hostname="localhost")
+            w.write(b"LEN 300000\n" + b"x" * 100000)  # a third of the request: the connection stays open
+            await w.drain()
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 5
+            while scraped(srv, "in") < 100011 and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert scraped(srv, "in") == 100011 and scraped(srv, "out") == 0 and len(srv.active) == 1
+            w.close()
+            await settle(srv)
+            assert not srv.active and scraped(srv, "in") == 100011  # kept after the connection ended
+            out = await request(srv.bound.port, b"ping" * 100, ctx, "localhost")  # type: ignore[union-attr]
+            await settle(srv)
+            assert out == answer(b"ping" * 100)
+            assert scraped(srv, "in") == 100011 + len(b"LEN 400\n") + 400
+            ends = rec.ends()
+            assert len(ends) == 2 and ends[1]["destination"]["bytes"] == len(out)
+            assert scraped(srv, "in") == sum(e["source"]["bytes"] for e in ends)
+            assert scraped(srv, "out") == sum(e["destination"]["bytes"] for e in ends)
+        backend.close()
+
+    run(go())
+
+
 def test_uri_prefix_allows_and_other_namespace_is_denied(pki: Pki) -> None:
     allow = AllowList.build(uris=(f"spiffe://{TD}/ns/app/*",))
     out, _, _ = run(_server_case(pki, allow, {"spiffe": CLIENT_ID}))
@@ -253,6 +294,39 @@ def test_tls_half_close_from_a_direct_client(pki: Pki) -> None:
         backend.close()
 
     run(go())
+
+
+def test_fin_without_close_notify_is_recorded_as_unclean(pki: Pki) -> None:
+    """A TLS peer that ends with a bare FIN (possible truncation) is flagged; close_notify is not."""
+    async def go() -> list[dict[str, object]]:
+        backend = Backend()
+        port = await backend.start()
+        rec = Records()
+        async with ambassador("server", server_leaf(pki), f"127.0.0.1:{port}", AllowList.build(uris=(CLIENT_ID,)),
+                              rec) as srv:
+            ctx = pki.client_ctx(pki.leaf("client", spiffe=CLIENT_ID))
+            assert srv.bound is not None and srv.bound.port
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_connection(lambda: TlsConn(ctx, False, "localhost"), "127.0.0.1",
+                                                   srv.bound.port)
+            await conn.handshake
+            conn.write(b"LEN 8\nabcdefgh")
+            out = bytearray()
+            while chunk := await asyncio.wait_for(conn.read(), 10):
+                out += chunk
+            assert bytes(out) == answer(b"abcdefgh")
+            assert conn.transport is not None
+            conn.transport.write_eof()  # FIN, no close_notify
+            await settle(srv)
+            conn.abort()
+            assert await tls_halfclose_request(srv.bound.port, b"xyz", ctx) == answer(b"xyz")  # close_notify
+            await settle(srv)
+        backend.close()
+        return [e["mamori"]["ambassador"] for e in rec.ends()]  # type: ignore[misc]
+
+    first, second = run(go())
+    assert first["result"] == "allowed" and first.get("unclean_eof") is True
+    assert second["result"] == "allowed" and "unclean_eof" not in second
 
 
 def test_rotation_while_streaming(pki: Pki) -> None:

@@ -75,9 +75,10 @@ class _Buffered(asyncio.BufferedProtocol):
         self._read_paused = False
         self._splice: Splice | None = None
         self._peer: _Buffered | None = None
+        self._buf = _read_buffer()  # protocols are made on their loop's thread
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return self._buf
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
@@ -199,7 +200,7 @@ class PlainConn(_Buffered):
     """A TCP or unix stream (the local application's side)."""
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = _read_buffer()[:nbytes]
+        data = self._buf[:nbytes]
         if self._splice is not None:
             self._splice.from_plain(data)
             return
@@ -257,7 +258,7 @@ class TlsConn(_Buffered):
         self._step_handshake()
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._in.write(_read_buffer()[:nbytes])
+        self._in.write(self._buf[:nbytes])
         if not self.handshake.done():
             self._step_handshake()
         elif self._splice is not None:
@@ -272,7 +273,7 @@ class TlsConn(_Buffered):
             if not self.handshake.done():
                 self.handshake.set_exception(ConnectionResetError("the peer closed during the handshake"))
         elif self._splice is not None:
-            self._forward()
+            self._forward(final=True)
             self._eof = True
             self._splice.eof(self)
         else:
@@ -314,15 +315,24 @@ class TlsConn(_Buffered):
     def _refill(self) -> None:
         self._pull()
 
-    def _forward(self) -> None:
-        """Spliced: decrypt every complete record in the BIO and hand them on in one write."""
+    def _forward(self, final: bool = False) -> None:
+        """Spliced: decrypt every complete record in the BIO and hand them on in one write.
+
+        Reading stops when neither the BIO nor OpenSSL holds anything (OpenSSL does not read
+        ahead of the record it decodes), sparing the SSLWantReadError that would end the loop
+        otherwise; ``final`` (EOF written to the BIO) reads once more to tell close_notify from
+        a bare FIN.
+        """
         assert self._splice is not None
         records: list[bytes] = []
         size = 0
         eof = False
         error: BaseException | None = None
-        read = self.sslobj.read
+        sslobj, bio = self.sslobj, self._in
+        read = sslobj.read
         while True:
+            if not final and not bio.pending and not sslobj.pending():
+                break
             try:
                 chunk = read(RECORD)
             except ssl.SSLWantReadError:
@@ -380,10 +390,11 @@ class TlsConn(_Buffered):
             raise self._error  # the reason the session failed (an alert), not a symptom of it
         if self._sent_eof or self._lost:
             raise ConnectionResetError("write after close")
-        view = memoryview(data)
-        while view:  # a memory BIO takes everything in one call; the loop is for form's sake
-            n = self.sslobj.write(view)
-            view = view[n:]
+        n = self.sslobj.write(data)  # a memory BIO takes everything in one call
+        if n < len(data):
+            view = memoryview(data)[n:]
+            while view:
+                view = view[self.sslobj.write(view):]
         self._flush()
 
     def write_eof(self) -> None:

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+BYTES_HELP = "Bytes proxied, by direction (in: from the connecting side, out: towards it)"
+
+
+class _Bytes(Collector):
+    """Byte totals read from the connections at scrape time: nothing to do per forwarded chunk
+    (a labelled Counter's lock and lookups cost about 5 µs a chunk, a tenth of a small request's path)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[tuple[str, str], int]] = dict
+
+    def collect(self) -> Iterator[Metric]:
+        fam = CounterMetricFamily("mamori_ambassador_bytes", BYTES_HELP, labels=["mode", "direction"])
+        for (mode, direction), value in sorted(self.source().items()):
+            fam.add_metric([mode, direction], value)
+        yield fam
 
 
 class Metrics:
@@ -12,8 +32,8 @@ class Metrics:
         self.connections = Counter("mamori_ambassador_connections", "Connections by result (allowed, denied, error)",
                                    ["mode", "result"], registry=r)
         self.active = Gauge("mamori_ambassador_active_connections", "Connections open now", ["mode"], registry=r)
-        self.bytes = Counter("mamori_ambassador_bytes", "Bytes proxied, by direction (in: from the connecting "
-                             "side, out: towards it)", ["mode", "direction"], registry=r)
+        self.bytes = _Bytes()  # the ambassador sets .source
+        r.register(self.bytes)
         self.handshake = Histogram("mamori_ambassador_handshake_seconds", "TLS handshake latency", ["mode"],
                                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                                             5, 10), registry=r)
