@@ -8,23 +8,18 @@ attestation gets a verdict with a reason; nothing here raises for a bad or missi
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from mamori.attest import dsse, layout, statement
 from mamori.attest.errors import AttestError
 from mamori.image.errors import ImageError
 from mamori.image.reference import parse_docker_ref
 from mamori.image.registry import RegistryOptions
-from mamori.pki.verify import verify_chain
 from mamori.sign import algorithms
 from mamori.sign.errors import SignError
 from mamori.sign.keys import key_id
 from mamori.sign.registry_push import PushRegistry
-from mamori.sign.verifier import TrustPolicy
+from mamori.sign.verifier import TrustPolicy, check_certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +64,8 @@ def _repo_key(name: str) -> str | None:
 
 
 def _check_cert(layer: layout.AttLayer, sig: bytes, signed: bytes, policy: TrustPolicy) -> tuple[str | None, str]:
-    try:
-        leaf = x509.load_pem_x509_certificate((layer.certificate or "").encode())
-        chain = x509.load_pem_x509_certificates(layer.chain.encode()) if layer.chain else []
-    except ValueError:
-        return None, "the certificate or chain annotation is not PEM"
-    key = leaf.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey) or \
-            not algorithms.verify(key, sig, signed):
-        return None, "the envelope signature does not verify with the certificate's key"
-    roots = list(policy.roots)  # the chain annotation may only supply intermediates, never a root
-    inter = [c for c in (*policy.intermediates, *chain) if c not in roots]
-    res = verify_chain(leaf, inter, roots, eku="codesign", crls=list(policy.crls),
-                       allowed_identities=policy.identities, at=dt.datetime.now(dt.UTC))
-    if not res.ok:
-        return None, f"certificate: {res.reason}"
-    who = next((i for i in res.identities if not policy.identities or i in policy.identities),
-               res.identities[0] if res.identities else leaf.subject.rfc4514_string())
-    return who, f"verified with a certificate for {who}"
+    return check_certificate(layer.certificate, layer.chain, sig, signed, policy, what="the envelope signature",
+                             done="verified with a certificate for {who}")
 
 
 def check_signature(env: dsse.Envelope, layer: layout.AttLayer, policy: TrustPolicy) -> tuple[str | None, str]:

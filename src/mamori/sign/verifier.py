@@ -127,9 +127,18 @@ def _check_layer(layer: layout.Layer, body: bytes, digest: str, dref: DockerRef,
 
 
 def _check_cert(layer: layout.Layer, sig: bytes, body: bytes, policy: TrustPolicy) -> tuple[str | None, str]:
+    return check_certificate(layer.certificate, layer.chain, sig, body, policy)
+
+
+def check_certificate(certificate: str | None, chain_pem: str | None, sig: bytes, body: bytes, policy: TrustPolicy,
+                      what: str = "the signature",
+                      done: str = "signature verified with a certificate for {who} chaining to a trusted root",
+                      ) -> tuple[str | None, str]:
+    """(signer identity, reason) for a signature over ``body`` made with the key of an attached certificate
+    (a cosign .sig layer or a DSSE envelope in a .att layer): the chain must reach the policy's roots."""
     try:
-        leaf = x509.load_pem_x509_certificate((layer.certificate or "").encode())
-        chain = x509.load_pem_x509_certificates(layer.chain.encode()) if layer.chain else []
+        leaf = x509.load_pem_x509_certificate((certificate or "").encode())
+        chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
     except ValueError:
         return None, "the certificate or chain annotation is not PEM"
     key = leaf.public_key()
@@ -137,7 +146,7 @@ def _check_cert(layer: layout.Layer, sig: bytes, body: bytes, policy: TrustPolic
 
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey) or \
             not algorithms.verify(key, sig, body):
-        return None, "the signature does not verify with the certificate's key"
+        return None, f"{what} does not verify with the certificate's key"
     # The chain annotation is untrusted: it may only supply intermediates, never a root.
     roots = list(policy.roots)
     inter = [c for c in (*policy.intermediates, *chain) if c not in roots]
@@ -147,7 +156,7 @@ def _check_cert(layer: layout.Layer, sig: bytes, body: bytes, policy: TrustPolic
         return None, f"certificate: {res.reason}"
     who = next((i for i in res.identities if not policy.identities or i in policy.identities), res.identities[0]
                if res.identities else leaf.subject.rfc4514_string())
-    return who, f"signature verified with a certificate for {who} chaining to a trusted root"
+    return who, done.format(who=who)
 
 
 def verify_image(ref: str, policy: TrustPolicy, options: RegistryOptions) -> VerifyReport:
