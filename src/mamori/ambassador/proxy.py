@@ -127,7 +127,7 @@ class Ambassador:
         self._warned_at = 0.0
         self.started = datetime.now(UTC)
         self._done_bytes = [0, 0]  # in, out: of the connections that have ended
-        self.metrics.bytes.source = self.byte_totals
+        self.metrics.bytes.add(self.byte_totals)
         self._update_expiry()
 
     # -- lifecycle -----------------------------------------------------------------------------
