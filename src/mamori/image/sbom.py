@@ -51,6 +51,7 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         bom.register_dependency(root, [os_c])
     comps = []
     factory = None
+    known: dict[str, Any] = {}  # licence string -> its CycloneDX licence (a few dozen distinct over a distro)
     if any(p.licenses for p in inv.packages):  # ~0.1 s to import (the SPDX licensing model); dpkg has none
         from cyclonedx.contrib.license.factories import LicenseFactory
 
@@ -59,7 +60,7 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         c = Component(name=p.name, version=p.version, type=ComponentType.LIBRARY, bom_ref=f"pkg-{i}",
                       purl=PackageURL.from_string(p.purl))
         if factory is not None and p.licenses:
-            made = [factory.make_from_string(lic) for lic in p.licenses]
+            made = [known.get(lic) or known.setdefault(lic, factory.make_from_string(lic)) for lic in p.licenses]
             if len(made) > 1 and any(isinstance(m, LicenseExpression) for m in made):
                 made = [factory.make_with_name(lic) for lic in p.licenses]  # CycloneDX: one expression, or licences
             c.licenses.update(made)
