@@ -110,3 +110,19 @@ def test_backward_seek_is_refused_and_skipped_bytes_are_still_verified() -> None
     blob = gzip.compress(bytes(bad))
     with pytest.raises(ImageError, match="diff_id"):
         _apply(blob, sha(tar))
+
+
+def test_plain_layer_is_hashed_once_and_still_verified() -> None:
+    """An uncompressed layer's digest is its diff_id: one hash checks both, a changed byte still fails."""
+    tar = layer_tar(_members(30))
+    stream = LayerStream(io.BytesIO(tar), sha(tar), len(tar), sha(tar), Limits(), "layer")
+    assert stream._bounded._hash is None and stream._verifier is not None
+    for _ in stream.members():
+        pass
+    stream.finish()
+    bad = bytearray(tar)
+    bad[len(bad) // 2] ^= 0x01
+    with pytest.raises(ImageError, match=r"digest|does not match"):
+        _apply(bytes(bad), sha(tar))
+    with pytest.raises(ImageError, match="does not match the config's diff_id"):  # a diff_id naming other bytes
+        _apply(tar, sha(tar + b"x"))

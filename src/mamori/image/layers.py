@@ -287,6 +287,8 @@ class LayerStream:
             produce = lambda: read(CHUNK)  # noqa: E731
             self.compression = "none"
         ratio_src = self._verifier if self.compression != "none" else None
+        if self.compression == "none" and self._verifier is not None and diff_id == digest:
+            diff_id = None  # a plain layer: the blob digest already covers the same bytes (hashed once, not twice)
         self._bounded = _Uncompressed(produce, ratio_src, diff_id, limits, what)
         self.what = what
 
