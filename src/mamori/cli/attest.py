@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from mamori.cli.common import failures_exit
-from mamori.cli.sign import _options, _passphrase, _read_text, registry_options
+from mamori.cli.sign import connect_options, read_passphrase, read_text, registry_options
 
 EXIT_NOT_VERIFIED = 1
 
@@ -59,7 +59,7 @@ def load_signer(key_path: str | None, hsm_uri: str | None, passphrase_file: str 
     from mamori.sign.signer import KeySigner
 
     data = read_small(uri, "key")
-    return KeySigner(load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None))
+    return KeySigner(load_private(data, read_passphrase(passphrase_file) if b"ENCRYPTED" in data else None))
 
 
 @click.command(name="attest")
@@ -84,7 +84,7 @@ def attest(ref: str, ptype: str, predicate_file: str | None, vuln_db: str | None
     from mamori.attest import predicates, sources, statement
     from mamori.attest.attestor import PredicateSource, attest_image
 
-    opts = _options(ca_file, insecure, username)
+    opts = connect_options(ca_file, insecure, username)
     with errors():
         kind = statement.predicate_type(ptype)
         pred: dict[str, Any] | PredicateSource
@@ -105,8 +105,8 @@ def attest(ref: str, ptype: str, predicate_file: str | None, vuln_db: str | None
         else:
             raise click.UsageError(f"--type {ptype} needs --predicate FILE")
         signer = load_signer(key_path, hsm_uri, passphrase_file)
-        res = attest_image(ref, kind, pred, signer, opts, cert_pem=_read_text(cert_path, "certificate"),
-                           chain_pem=_read_text(chain_path, "chain"))
+        res = attest_image(ref, kind, pred, signer, opts, cert_pem=read_text(cert_path, "certificate"),
+                           chain_pem=read_text(chain_path, "chain"))
     if fmt == "json":
         click.echo(json.dumps({"digest": res.digest, "attestations": res.att_ref, "predicateType": res.predicate_type,
                                "envelope": res.layer_digest, "count": res.attestations}, indent=2))
@@ -166,7 +166,8 @@ def verify_attestation(ref: str, ptype: str, environment: str | None, keys: tupl
             raise click.UsageError("--environment applies to --type approval")
         policy = build_policy(keys=keys, pki=pki_dir, roots=roots, crls=crls, identities=identities,
                               match_repository=not any_repository)
-    report = verify_attestations(ref, policy, _options(ca_file, insecure, username), kind, only=frozenset({kind}))
+    report = verify_attestations(ref, policy, connect_options(ca_file, insecure, username), kind,
+                                 only=frozenset({kind}))
     ok, reason = report.ok, report.reason
     if ok and environment:
         ok, reason = meets(report, Requirement(kind, environment))

@@ -15,7 +15,7 @@ import click
 
 from mamori.cli.attest import errors, load_signer, signer_options
 from mamori.cli.common import fail, load_cli_policy
-from mamori.cli.sign import _options, _read_text, registry_options
+from mamori.cli.sign import connect_options, read_text, registry_options
 
 EXIT_REFUSED = 1
 
@@ -60,8 +60,8 @@ def promote(ref: str, to_env: str, tag: str | None, audit_db: str | None, key_pa
         fail(f"no environment {to_env!r} (declared: {', '.join(e.name for e in envs)})")
     with errors():
         signer = load_signer(key_path, hsm_uri, passphrase_file)
-        res = do_promote(ref, target, envs, signer, _options(ca_file, insecure, username),
-                         cert_pem=_read_text(cert_path, "certificate"), chain_pem=_read_text(chain_path, "chain"),
+        res = do_promote(ref, target, envs, signer, connect_options(ca_file, insecure, username),
+                         cert_pem=read_text(cert_path, "certificate"), chain_pem=read_text(chain_path, "chain"),
                          tag=tag)
     if audit_db:
         _audit(audit_db, audit_entry(res, getpass.getuser()))
@@ -110,7 +110,7 @@ def status(ref: str, ca_file: str | None, insecure: bool, username: str | None, 
     envs = _environments(config)
     with errors():
         tag = tag_of(ref)
-    rows = env_status(tag, envs, _options(ca_file, insecure, username))
+    rows = env_status(tag, envs, connect_options(ca_file, insecure, username))
     unread = [r for r in rows if r.error]
     same = consistent(rows) and not unread  # an environment we could not read cannot be called the same
     if fmt == "json":

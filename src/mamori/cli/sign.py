@@ -30,7 +30,7 @@ def _errors() -> contextlib.AbstractContextManager[None]:
     return failures_exit(SignError, ImageError, PkiError)
 
 
-def _passphrase(path: str | None, *, confirm: bool = False) -> bytes:
+def read_passphrase(path: str | None, *, confirm: bool = False) -> bytes:
     if path:
         from mamori.pki.store import read_small
 
@@ -56,7 +56,7 @@ def registry_options(fn: Any) -> Any:
     return fn
 
 
-def _options(ca_file: str | None, insecure: bool, username: str | None) -> Any:
+def connect_options(ca_file: str | None, insecure: bool, username: str | None) -> Any:
     from mamori.image.auth import Credentials
     from mamori.image.registry import RegistryOptions
 
@@ -64,7 +64,7 @@ def _options(ca_file: str | None, insecure: bool, username: str | None) -> Any:
     return RegistryOptions(ca_file=ca_file, insecure=insecure, credentials=creds)
 
 
-def _read_text(path: str | None, what: str) -> str | None:
+def read_text(path: str | None, what: str) -> str | None:
     if not path:
         return None
     from mamori.pki.store import read_small
@@ -127,7 +127,7 @@ def sign_image(ref: str, key_path: str | None, cert_path: str | None, chain_path
         from mamori.sign.simple import sign_image as gpg_sign
 
         with _errors():
-            done = gpg_sign(ref, gpg_key, _options(ca_file, insecure, username), lookaside, home=gpg_home,
+            done = gpg_sign(ref, gpg_key, connect_options(ca_file, insecure, username), lookaside, home=gpg_home,
                            passphrase_file=passphrase_file, sign_identity=sign_identity)
         click.echo(f"signed {done.digest} as {done.identity} with GPG key {done.fingerprint}: {done.path}"
                    + ("" if done.appended else " (this signature was already there)"))
@@ -152,10 +152,11 @@ def sign_image(ref: str, key_path: str | None, cert_path: str | None, chain_path
             key = Pkcs11Signer(key_path)
         else:
             data = read_small(key_path, "key")
-            key = load_private(data, _passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
+            key = load_private(data, read_passphrase(passphrase_file) if b"ENCRYPTED" in data else None)
         signer: Signer = key
-        res = do_sign(ref, signer, _options(ca_file, insecure, username), cert_pem=_read_text(cert_path, "certificate"),
-                      chain_pem=_read_text(chain_path, "chain"), annotations=extra or None, identity=sign_identity)
+        res = do_sign(ref, signer, connect_options(ca_file, insecure, username),
+                      cert_pem=read_text(cert_path, "certificate"),
+                      chain_pem=read_text(chain_path, "chain"), annotations=extra or None, identity=sign_identity)
     click.echo(f"signed {res.digest}: {res.sig_ref} now holds {res.signatures} signature(s)"
                + ("" if res.appended else " (this signature was already there)"))
 
@@ -188,7 +189,7 @@ def keygen(prefix: str, label: str, passphrase_file: str | None, force: bool, pk
         return
     with _errors():
         key = generate()
-        pem = encrypted_pem(key, _passphrase(passphrase_file, confirm=True),
+        pem = encrypted_pem(key, read_passphrase(passphrase_file, confirm=True),
                             SIGSTORE_LABEL if label == "sigstore" else COSIGN_LABEL)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -237,7 +238,7 @@ def verify(ref: str, keys: tuple[str, ...], pki_dir: str | None, roots: tuple[st
         policy = build_policy(keys=keys, pki=pki_dir, roots=roots, crls=crls, identities=identities,
                               required=required, min_signatures=min_signatures, match_repository=not any_repository,
                               gpg_keyring=gpg_keyring, lookaside=lookaside, signed_identity=signed_identity)
-    report = verify_image(ref, policy, _options(ca_file, insecure, username))
+    report = verify_image(ref, policy, connect_options(ca_file, insecure, username))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
