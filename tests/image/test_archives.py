@@ -111,3 +111,24 @@ def test_oci_dir_tag_selection(tmp_path: Path) -> None:
     assert load(f"oci-dir:{root}:v1").inventory.os is not None
     with pytest.raises(ImageError, match="no image tagged 'v2'"):
         load(f"oci-dir:{root}:v2")
+
+
+def test_gzipped_archive_reads_like_the_plain_one(tmp_path: Path) -> None:
+    """``docker save | gzip``: layers are read through tarfile's stream, not at file offsets, with the same result."""
+    import gzip
+
+    from mamori.image.archive import Archive
+    from mamori.image.region import FileRegion
+
+    docker_archive(tmp_path / "a.tar", [layer_tar([OS, file("app/x", "1")]), layer_tar([file("app/.wh.x")])])
+    (tmp_path / "a.tar.gz").write_bytes(gzip.compress((tmp_path / "a.tar").read_bytes()))
+    plain, zipped = load(f"docker-archive:{tmp_path / 'a.tar'}"), load(f"docker-archive:{tmp_path / 'a.tar.gz'}")
+    assert sorted(plain.view.entries) == sorted(zipped.view.entries)
+    assert "/app/x" not in plain.view.entries and plain.inventory.os is not None
+    layer = json.loads(Archive(path=str(tmp_path / "a.tar")).read("manifest.json", 1 << 20))[0]["Layers"][0]
+    assert isinstance(Archive(path=str(tmp_path / "a.tar")).open(layer), FileRegion)
+    assert not isinstance(Archive(path=str(tmp_path / "a.tar.gz")).open(layer), FileRegion)
+    raw = gzip.compress((tmp_path / "a.tar").read_bytes().replace(b"VERSION_ID=12", b"VERSION_ID=13"))
+    (tmp_path / "bad.tar.gz").write_bytes(raw)
+    with pytest.raises(ImageError, match="does not match the config's diff_id"):
+        load(f"docker-archive:{tmp_path / 'bad.tar.gz'}")

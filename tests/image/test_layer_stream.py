@@ -13,6 +13,7 @@ from mamori.image.errors import ImageError
 from mamori.image.fsview import Capture, FsView, apply_layer
 from mamori.image.layers import LayerStream
 from mamori.image.limits import Limits
+from mamori.image.region import FileRegion
 from tests.image.layouts import Member, file, layer_tar, sha
 
 
@@ -126,3 +127,79 @@ def test_plain_layer_is_hashed_once_and_still_verified() -> None:
         _apply(bytes(bad), sha(tar))
     with pytest.raises(ImageError, match="does not match the config's diff_id"):  # a diff_id naming other bytes
         _apply(tar, sha(tar + b"x"))
+
+
+def _region(tmp_path: object, data: bytes, prefix: bytes = b"") -> FileRegion:
+    """``data`` inside a file after ``prefix`` (as a layer sits inside a docker save archive)."""
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "blob"
+    path.write_bytes(prefix + data + b"trailing bytes of the enclosing archive")
+    return FileRegion(path.open("rb"), len(prefix), len(data), owned=True)
+
+
+def _read_region(region: FileRegion, digest: str | None, size: int | None, diff_id: str | None,
+                 limits: Limits | None = None) -> list[tuple[str, int, bytes]]:
+    stream = LayerStream(region, digest, size, diff_id, limits or Limits(), "layer")
+    got = []
+    try:
+        for m in stream.members():
+            got.append((m.name, m.size, stream.member_data(m) if m.isreg() and m.size < 1000 else b""))
+        stream.finish()
+    finally:
+        region.close()
+    return got
+
+
+def test_plain_layer_in_a_file_is_read_at_offsets_and_verified(tmp_path: object) -> None:
+    """The pread path (docker-archive, OCI layout) reads the same members as tarfile and checks both digests."""
+    tar = layer_tar(_members(300))
+    region = _region(tmp_path, tar, prefix=b"\x00" * 1536)
+    stream = LayerStream(region, sha(tar), len(tar), sha(tar), Limits(), "layer")
+    assert stream._plain is not None
+    stream.close()
+    region.close()
+    assert _read_region(_region(tmp_path, tar, b"x" * 512), sha(tar), len(tar), sha(tar)) == _expected(tar)
+    assert _read_region(_region(tmp_path, tar), None, None, sha(tar)) == _expected(tar)  # legacy: diff_id only
+    bad = bytearray(tar)
+    bad[len(bad) // 2] ^= 0x01  # inside data that nothing reads
+    with pytest.raises(ImageError, match="digest mismatch"):
+        _read_region(_region(tmp_path, bytes(bad)), sha(tar), len(tar), sha(tar))
+    with pytest.raises(ImageError, match="does not match the config's diff_id"):
+        _read_region(_region(tmp_path, bytes(bad)), None, None, sha(tar))
+    with pytest.raises(ImageError, match="does not match the config's diff_id"):
+        _read_region(_region(tmp_path, tar), sha(tar), len(tar), sha(tar + b"x"))
+    with pytest.raises(ImageError, match="does not match the descriptor's"):
+        _read_region(_region(tmp_path, tar), sha(tar), len(tar) + 512, sha(tar))
+    with pytest.raises(ImageError, match="more than 4096 bytes uncompressed"):
+        _read_region(_region(tmp_path, tar), sha(tar), len(tar), sha(tar), Limits(max_layer_bytes=4096))
+
+
+def test_plain_layer_in_a_file_refuses_truncation_and_stops_hashing_on_errors(tmp_path: object) -> None:
+    tar = layer_tar(_members(100))
+    cut = tar[: len(tar) // 2]
+    region = _region(tmp_path, cut)
+    region.size = len(tar)  # the archive says more than the file holds (truncated download)
+    with pytest.raises(ImageError, match=r"corrupt tar stream|ends"):
+        _read_region(region, sha(tar), None, sha(tar))
+    bad = bytearray(tar)
+    bad[600:612] = b"not a header"  # the second member's header
+    region = _region(tmp_path, bytes(bad))
+    stream = LayerStream(region, sha(tar), len(tar), sha(tar), Limits(), "layer")
+    with pytest.raises(ImageError, match="bad tar header checksum"):
+        for _ in stream.members():
+            pass
+    stream.close()
+    assert stream._plain is not None and not stream._plain._thread.is_alive()
+    region.close()
+
+
+def test_compressed_layer_in_a_file_takes_the_stream_path(tmp_path: object) -> None:
+    tar = layer_tar(_members(50))
+    blob = gzip.compress(tar)
+    region = _region(tmp_path, blob)
+    stream = LayerStream(region, sha(blob), len(blob), sha(tar), Limits(), "layer")
+    assert stream._plain is None and stream.compression == "gzip"
+    stream.close()
+    region.close()
+    assert _read_region(_region(tmp_path, blob), sha(blob), len(blob), sha(tar)) == _expected(tar)

@@ -8,10 +8,11 @@ and the config against the image ID it is named by.
 from __future__ import annotations
 
 import hashlib
+import io
 import posixpath
 import re
 import tarfile
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from mamori.image import mediatypes as mt
 from mamori.image.errors import ImageError
@@ -19,6 +20,7 @@ from mamori.image.image import Image
 from mamori.image.limits import Limits
 from mamori.image.manifest import Config, Layer, load_json
 from mamori.image.reference import Platform
+from mamori.image.region import FileRegion
 
 _HEX = re.compile(r"([a-f0-9]{64})")
 _MAX_HOPS = 16
@@ -48,7 +50,11 @@ class Archive:
         raise ImageError(f"archive member {name!r}: too many links")
 
     def open(self, name: str) -> IO[bytes]:
-        fh = self.tar.extractfile(self.member(name))
+        m = self.member(name)
+        fo = self.tar.fileobj
+        if m.isreg() and not m.sparse and isinstance(fo, (io.BufferedReader, io.BufferedRandom, io.FileIO)):
+            return cast(IO[bytes], FileRegion(fo, m.offset_data, m.size))  # an uncompressed archive on disk
+        fh = self.tar.extractfile(m)
         if fh is None:
             raise ImageError(f"archive member {name!r} is not a file")
         return fh

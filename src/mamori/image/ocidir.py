@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from mamori.image.digest import parse, verify
 from mamori.image.errors import ImageError
@@ -12,6 +12,7 @@ from mamori.image.image import Image, resolve
 from mamori.image.limits import Limits
 from mamori.image.manifest import Descriptor, index_entries, load_json
 from mamori.image.reference import Platform
+from mamori.image.region import FileRegion
 
 
 class OciDir:
@@ -38,7 +39,7 @@ class OciDir:
 
     def stream(self, digest: str, size: int | None, what: str) -> IO[bytes]:
         try:
-            return self._path(digest).open("rb")
+            return cast(IO[bytes], FileRegion.of_file(self._path(digest).open("rb")))
         except OSError as exc:
             raise ImageError(f"{what}: cannot open blob: {exc.strerror or exc}") from None
 

@@ -14,6 +14,7 @@ from typing import Any
 from mamori import __version__
 from mamori.image.catalog.model import Inventory, Package
 from mamori.image.image import Image
+from mamori.image.licences import licence, named
 
 TOOL = "mamori"
 
@@ -50,19 +51,13 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         bom.components.add(os_c)
         bom.register_dependency(root, [os_c])
     comps = []
-    factory = None
-    known: dict[str, Any] = {}  # licence string -> its CycloneDX licence (a few dozen distinct over a distro)
-    if any(p.licenses for p in inv.packages):  # ~0.1 s to import (the SPDX licensing model); dpkg has none
-        from cyclonedx.contrib.license.factories import LicenseFactory
-
-        factory = LicenseFactory()
     for i, p in enumerate(inv.packages):
         c = Component(name=p.name, version=p.version, type=ComponentType.LIBRARY, bom_ref=f"pkg-{i}",
                       purl=PackageURL.from_string(p.purl))
-        if factory is not None and p.licenses:
-            made = [known.get(lic) or known.setdefault(lic, factory.make_from_string(lic)) for lic in p.licenses]
+        if p.licenses:
+            made = [licence(lic) for lic in p.licenses]
             if len(made) > 1 and any(isinstance(m, LicenseExpression) for m in made):
-                made = [factory.make_with_name(lic) for lic in p.licenses]  # CycloneDX: one expression, or licences
+                made = [named(lic) for lic in p.licenses]  # CycloneDX: one expression, or licences
             c.licenses.update(made)
         props = [Property(name="mamori:package:type", value=p.type), Property(name="mamori:location", value=p.location)]
         if p.layer is not None:
@@ -75,8 +70,8 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         if p.source_version and p.source_version != p.version:
             props.append(Property(name="mamori:package:source-version", value=p.source_version))
         c.properties.update(props)
-        bom.components.add(c)
         comps.append(c)
+    bom.components.update(comps)  # one sort, not an insertion (and its comparisons) per component
     bom.register_dependency(root, comps)
     return str(JsonV1Dot6(bom).output_as_string(indent=2))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from zlib import adler32
 
 BLOCK = 512
 MAX_EXTENDED = 1 << 20  # one GNU long name or PAX header; real ones are a few hundred bytes
@@ -87,7 +88,9 @@ def _checksum_ok(block: bytes, at: int) -> bool:
         stored = _number(block[148:156], "checksum", at)
     except TarFormatError:
         return False
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+    # adler32's low half is 1 + the byte sum mod 65521; a 256-byte half sums to at most 65280, so
+    # two halves give the exact unsigned sum ten times faster than sum() over 512 bytes.
+    unsigned = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2 - sum(block[148:156]) + 8 * 0x20
     if stored == unsigned:
         return True
     signed = sum(b - 256 if b > 127 else b for b in block) - sum(b - 256 if b > 127 else b for b in block[148:156])
