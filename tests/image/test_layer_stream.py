@@ -203,3 +203,23 @@ def test_compressed_layer_in_a_file_takes_the_stream_path(tmp_path: object) -> N
     stream.close()
     region.close()
     assert _read_region(_region(tmp_path, blob), sha(blob), len(blob), sha(tar)) == _expected(tar)
+
+
+def test_quick_handover_only_for_plain_layers_and_always_restored(tmp_path: object) -> None:
+    import sys
+
+    from mamori.image.layers import SWITCH_INTERVAL, quick_handover
+
+    before = sys.getswitchinterval()
+    with quick_handover(True):
+        assert sys.getswitchinterval() == SWITCH_INTERVAL
+    with quick_handover(False):
+        assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), quick_handover(True):
+        raise RuntimeError("a corrupt layer")
+    assert sys.getswitchinterval() == before
+    tar = layer_tar(_members(5))
+    region = _region(tmp_path, tar)
+    assert LayerStream(region, sha(tar), len(tar), sha(tar), Limits(), "l").plain
+    region.close()
+    assert not LayerStream(io.BytesIO(tar), sha(tar), len(tar), sha(tar), Limits(), "l").plain

@@ -10,7 +10,7 @@ from mamori.image import mediatypes as mt
 from mamori.image.digest import verify
 from mamori.image.errors import ImageError
 from mamori.image.fsview import Capture, FsView, apply_layer
-from mamori.image.layers import LayerStream
+from mamori.image.layers import LayerStream, quick_handover
 from mamori.image.limits import Limits
 from mamori.image.manifest import (
     Config,
@@ -74,7 +74,8 @@ class Image:
             raw = self.open_layer(layer)
             try:
                 stream = LayerStream(raw, layer.digest, layer.size, layer.diff_id, limits, what)
-                apply_layer(view, layer.index, stream, capture, limits)
+                with quick_handover(stream.plain):
+                    apply_layer(view, layer.index, stream, capture, limits)
                 total += stream.uncompressed
             finally:
                 close = getattr(raw, "close", None)

@@ -11,9 +11,11 @@ blocks it hands over through a short queue, so memory stays bounded and the two 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import queue
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -26,6 +28,31 @@ from mamori.image.errors import ImageError
 from mamori.image.limits import Limits
 from mamori.image.region import FileRegion, PlainLayer
 from mamori.image.tarstream import Member, TarFormatError, members
+
+SWITCH_INTERVAL = 0.0002
+
+
+@contextlib.contextmanager
+def quick_handover(enabled: bool = True) -> Iterator[None]:
+    """Let a plain layer's digest thread take the GIL back within 0.2 ms instead of 5 ms.
+
+    The digest thread releases the GIL for every read and hash step and then waits for the
+    parsing thread to give it back, by default after up to 5 ms. On the Debian layer those waits
+    made it finish 0.1 s after the parser (tar walk with digest 0.32 s; 0.22 s with a 0.2 ms
+    interval, the same as without a digest). Not for compressed layers: ISA-L asks for the GIL so
+    often that the parser then loses more than the inflater gains. The setting is process-wide;
+    it is restored on exit.
+    """
+    if not enabled:
+        yield
+        return
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
 
 INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast(type[Exception], isal_zlib.error))
 
@@ -297,6 +324,11 @@ class LayerStream:
         if self.compression == "none" and self._verifier is not None and diff_id == digest:
             diff_id = None  # a plain layer: the blob digest already covers the same bytes (hashed once, not twice)
         self._bounded = _Uncompressed(produce, ratio_src, diff_id, limits, what)
+
+    @property
+    def plain(self) -> bool:
+        """An uncompressed layer read at file offsets, with its digest computed on another thread."""
+        return self._plain is not None
 
     @property
     def _body(self) -> _Uncompressed | PlainLayer:

@@ -18,7 +18,7 @@ from typing import IO
 from mamori.image.digest import parse
 from mamori.image.errors import ImageError
 
-HASH_BLOCK = 4 << 20
+HASH_BLOCK = 16 << 20
 READ_AHEAD = 32 << 10  # most members of a layer are smaller: one pread serves several headers
 
 

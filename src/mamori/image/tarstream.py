@@ -14,6 +14,7 @@ are reported with type ``S`` so callers refuse them (Docker and BuildKit never w
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from zlib import adler32
@@ -25,6 +26,7 @@ REG, AREG, LNK, SYM, CHR, BLK, DIR, FIFO, CONT = b"0", b"\x00", b"1", b"2", b"3"
 GNU_LONGNAME, GNU_LONGLINK, GNU_SPARSE, PAX, PAX_GLOBAL = b"L", b"K", b"S", b"x", b"g"
 _WITH_DATA = {REG, AREG, CONT, GNU_SPARSE}  # tarfile skips data only for regular (and unknown) types
 _BUILTIN = {REG, AREG, LNK, SYM, CHR, BLK, DIR, FIFO, CONT, GNU_SPARSE}
+_EXTENDED = {GNU_LONGNAME, GNU_LONGLINK, PAX, PAX_GLOBAL}
 
 
 class TarFormatError(ValueError):
@@ -83,14 +85,17 @@ def _number(field: bytes, what: str, at: int) -> int:
         raise TarFormatError(f"bad {what} {digits[:16]!r} in the tar header at offset {at}") from None
 
 
-def _checksum_ok(block: bytes, at: int) -> bool:
+def _checksum_ok(block: bytes, field: bytes, at: int) -> bool:
     try:
-        stored = _number(block[148:156], "checksum", at)
-    except TarFormatError:
-        return False
+        stored = int(field.rstrip(b"\x00"), 8)
+    except ValueError:
+        try:
+            stored = _number(field, "checksum", at)
+        except TarFormatError:
+            return False
     # adler32's low half is 1 + the byte sum mod 65521; a 256-byte half sums to at most 65280, so
     # two halves give the exact unsigned sum ten times faster than sum() over 512 bytes.
-    unsigned = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2 - sum(block[148:156]) + 8 * 0x20
+    unsigned = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2 - sum(field) + 8 * 0x20
     if stored == unsigned:
         return True
     signed = sum(b - 256 if b > 127 else b for b in block) - sum(b - 256 if b > 127 else b for b in block[148:156])
@@ -130,6 +135,11 @@ def _pax_int(pax: dict[str, str], key: str, default: int, at: int) -> int:
     return int(value)
 
 
+# name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic, version, uname, gname,
+# devmajor, devminor, prefix: one C call instead of a slice per field
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s")
+
+
 def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Callable[[], int]) -> Iterator[Member]:
     """The members of a tar stream, in order. After each one, the caller may ``read`` exactly its
     data (``size`` bytes) or nothing; anything unread is skipped here before the next header."""
@@ -138,24 +148,29 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
     longname: str | None = None
     longlink: str | None = None
     first = True
+    unpack = _HEADER.unpack_from
     while True:
         at = tell()
         block = read(BLOCK)
-        if not block:
+        if len(block) < BLOCK:
+            if block:
+                raise TarFormatError(f"truncated tar header at offset {at}")
             if pax or longname is not None or longlink is not None:
                 raise TarFormatError(f"tar stream ends after an extended header (offset {at})")
             return  # tarfile also accepts a stream without the two zero blocks
-        if len(block) < BLOCK:
-            raise TarFormatError(f"truncated tar header at offset {at}")
-        if block.count(0) == BLOCK:
-            return  # end-of-archive marker; the rest is drained (and digested) by the layer stream
-        if not _checksum_ok(block, at):
+        (name_f, mode_f, uid_f, gid_f, size_f, _mtime, chk_f, flag, link_f, magic, _version, _uname, _gname,
+         _major, _minor, prefix_f) = unpack(block)
+        if not _checksum_ok(block, chk_f, at):
+            if block.count(0) == BLOCK:
+                return  # end-of-archive marker; the rest is drained (and digested) by the layer stream
             what = "not a tar stream" if first else "bad tar header checksum"
             raise TarFormatError(f"{what} at offset {at}")
         first = False
-        flag = block[156:157]
-        size = _number(block[124:136], "size", at)
-        if flag in (GNU_LONGNAME, GNU_LONGLINK, PAX, PAX_GLOBAL):
+        try:  # the common case: octal digits padded with NUL or space (int() skips surrounding whitespace)
+            size = int(size_f.rstrip(b"\x00"), 8)
+        except ValueError:
+            size = _number(size_f, "size", at)
+        if flag in _EXTENDED:
             if size > MAX_EXTENDED:
                 raise TarFormatError(f"extended tar header of {size} bytes at offset {at} (over {MAX_EXTENDED})")
             data = read(size)
@@ -171,22 +186,30 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
             else:
                 global_pax.update(_pax_records(data, at))
             continue
-        if block[257:263] == b"ustar\x00" and block[345]:  # POSIX ustar: name = prefix/name
-            name = _text(block[345:500]) + "/" + _text(block[:100])
-        else:
-            name = _text(block[:100])
-        linkname = _text(block[157:257])
+        name = name_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape")
+        if magic == b"ustar\x00" and prefix_f[0]:  # POSIX ustar: name = prefix/name
+            name = prefix_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape") + "/" + name
+        linkname = link_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape") if link_f[0] else ""
         fields = {**global_pax, **pax} if global_pax else pax
         if longname is not None:
             name = longname
         if longlink is not None:
             linkname = longlink
-        if "path" in fields:
-            name = fields["path"]
-        if "linkpath" in fields:
-            linkname = fields["linkpath"]
-        size = _pax_int(fields, "size", size, at)
-        sparse = flag == GNU_SPARSE or any(k.startswith("GNU.sparse.") for k in fields)
+        try:
+            mode = int(mode_f.rstrip(b"\x00"), 8)
+            uid, gid = int(uid_f.rstrip(b"\x00"), 8), int(gid_f.rstrip(b"\x00"), 8)
+        except ValueError:
+            mode, uid, gid = (_number(mode_f, "mode", at), _number(uid_f, "uid", at), _number(gid_f, "gid", at))
+        sparse = flag == GNU_SPARSE
+        if fields:
+            if "path" in fields:
+                name = fields["path"]
+            if "linkpath" in fields:
+                linkname = fields["linkpath"]
+            size = _pax_int(fields, "size", size, at)
+            uid = _pax_int(fields, "uid", uid, at)
+            gid = _pax_int(fields, "gid", gid, at)
+            sparse = sparse or any(k.startswith("GNU.sparse.") for k in fields)
         extended = flag == GNU_SPARSE and block[482] != 0
         while extended:  # old GNU sparse: more sparse-map blocks follow the header
             more = read(BLOCK)
@@ -198,11 +221,7 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
         if flag == DIR:
             name = name.rstrip("/")
         data_at = tell()
-        m = Member(name, linkname, size,
-                   _number(block[100:108], "mode", at) & 0o7777,
-                   _pax_int(fields, "uid", _number(block[108:116], "uid", at), at),
-                   _pax_int(fields, "gid", _number(block[116:124], "gid", at), at),
-                   flag, at, data_at, sparse)
+        m = Member(name, linkname, size, mode & 0o7777, uid, gid, flag, at, data_at, sparse)
         pax, longname, longlink = {}, None, None
         yield m
         if flag in _WITH_DATA or flag not in _BUILTIN:

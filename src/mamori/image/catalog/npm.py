@@ -13,7 +13,7 @@ _PATH = re.compile(r"/node_modules/(?:@[^/]+/)?[^/@][^/]*/package\.json$")
 
 
 def wants(path: str) -> bool:
-    return bool(_PATH.search(path))
+    return path.endswith("/package.json") and bool(_PATH.search(path))
 
 
 def catalog(view: FsView) -> list[Package]:

@@ -15,6 +15,8 @@ MAX_RECORD_FILES = 50_000
 
 
 def wants(path: str) -> bool:
+    if "-info" not in path:  # .dist-info/, .egg-info(/): one substring test rejects nearly every path
+        return False
     parent = posixpath.basename(posixpath.dirname(path))
     base = posixpath.basename(path)
     if parent.endswith(".dist-info"):
