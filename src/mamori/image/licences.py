@@ -1,11 +1,15 @@
-"""Licence strings as CycloneDX licences: the library's own decision, without its import cost where it cannot matter.
+"""Licence strings as CycloneDX licences: the same answers as cyclonedx-python-lib's factory, without its cost.
 
-cyclonedx-python-lib's ``LicenseFactory`` makes an SPDX id, else a valid SPDX expression, else a
-name. Importing it builds the whole SPDX licensing model (~40 ms, a tenth of an SBOM run). Here
-the ids come from the library's bundled SPDX list (one JSON read), and only a string that could
-be an expression (every licence token a known id, or-later form or ``LicenseRef-``) goes to the
-factory. Most of Debian's copyright names ("GPL-2+", "public-domain", "GPL-2+ or Artistic") do not.
-``tests/image/test_licences.py`` checks that the answers equal the factory's.
+``LicenseFactory.make_from_string`` makes an SPDX id, else a valid SPDX expression (license-
+expression's strict validation), else a name. Importing it builds license-expression's whole
+licensing model and tokenizer automaton: ~0.1 s, more than the rest of a CycloneDX document of a
+Debian image. Here the ids come from the library's bundled SPDX list, and expressions are checked
+against ``spdx-symbols.json``: license-expression's SPDX licence and exception keys, generated
+from the pinned version (``python -m tests.image.test_licences`` regenerates it; a test fails
+when it is stale). Strings the small grammar below cannot settle (blank, naming a key with a
+space, or malformed in a way boolean.py may forgive) still go to the factory.
+``tests/image/test_licences.py`` checks every answer against the factory: all SPDX ids, their
+``+`` forms, Debian copyright names and thousands of generated and mutated expressions.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ from __future__ import annotations
 import functools
 import json
 import re
+from importlib import resources
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cyclonedx.model.license import License
 
-_OPERATORS = {"and", "or", "with"}
-_TOKEN = re.compile(r"[()]|[^\s()]+|\s+")
+_TOKEN = re.compile(r"[()]|[^\s()]+")
+_AND_OR = {"and", "or"}
+_KEYWORDS = {"and", "or", "with", "(", ")"}
+_WORD = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
 
 @functools.cache
@@ -31,42 +38,82 @@ def _ids() -> dict[str, str]:
         return {i.lower(): i for i in json.load(fh).get("enum", [])}
 
 
-def _tokens(value: str) -> list[str]:
-    return [t for t in _TOKEN.findall(value) if not t.isspace()]
+@functools.cache
+def _symbols() -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """license-expression's SPDX licence keys, exception keys and keys with spaces (lower case)."""
+    doc = json.loads(resources.files("mamori.image").joinpath("spdx-symbols.json").read_text("utf-8"))
+    return frozenset(doc["licences"]), frozenset(doc["exceptions"]), tuple(doc["with_spaces"])
 
 
-def _could_be_expression(value: str, ids: dict[str, str]) -> bool:
-    """False when some licence token is certainly unknown (then the factory would make a name)."""
-    after_with = False
-    for token in _tokens(value):
-        low = token.lower()
-        if low in _OPERATORS:
-            after_with = low == "with"
-            continue
-        if token in "()":
-            continue
-        if after_with:  # an exception id: the factory judges it
-            after_with = False
-            continue
-        if low.removesuffix("+") not in ids and not low.startswith(("licenseref-", "documentref-")):
+def is_expression(value: str) -> bool | None:
+    """Whether license-expression accepts ``value`` as a strict SPDX expression; None if not sure.
+
+    False when, without parentheses, a plain word like ``GPL-2+`` is no known key (license-
+    expression rejects unknown keys). True
+    when it fits ``expr := factor ((AND|OR) factor)*``, ``factor := ( expr ) | licence [WITH
+    exception]``, keywords in any case. Anything else is None: boolean.py, under
+    license-expression, also accepts some malformed strings ("A or B or", "(A) B"), so only it
+    can say.
+    """
+    licences, exceptions, spaced = _symbols()
+    low = value.lower()
+    if not value.strip() or any(k in low for k in spaced):
+        return None
+    tokens = _TOKEN.findall(low)
+    unknown = [t for t in tokens if t not in licences and t not in exceptions and t not in _KEYWORDS]
+    if unknown:  # a plain word that is no key is refused; next to parentheses boolean.py may skip it
+        if "(" in low or ")" in low:
+            return None
+        return False if any(_WORD.fullmatch(t) for t in unknown) else None
+    pos = 0
+
+    def factor() -> bool:
+        nonlocal pos
+        if pos >= len(tokens):
             return False
-    return True
+        t = tokens[pos]
+        pos += 1
+        if t == "(":
+            if not expr() or pos >= len(tokens) or tokens[pos] != ")":
+                return False
+            pos += 1
+            return True
+        if t not in licences:
+            return False
+        if pos < len(tokens) and tokens[pos] == "with":
+            pos += 1
+            if pos >= len(tokens) or tokens[pos] not in exceptions:
+                return False
+            pos += 1
+        return True
+
+    def expr() -> bool:
+        nonlocal pos
+        if not factor():
+            return False
+        while pos < len(tokens) and tokens[pos] in _AND_OR:
+            pos += 1
+            if not factor():
+                return False
+        return True
+
+    return True if expr() and pos == len(tokens) else None
 
 
 @functools.cache
 def licence(value: str) -> License:
     """The CycloneDX licence ``LicenseFactory().make_from_string(value)`` would make (memoised)."""
-    from cyclonedx.model.license import DisjunctiveLicense
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 
-    ids = _ids()
-    spdx_id = ids.get(value.lower())
+    spdx_id = _ids().get(value.lower())
     if spdx_id is not None:
         return DisjunctiveLicense(id=spdx_id)
-    if not value.strip() or _could_be_expression(value, ids):
+    verdict = is_expression(value)
+    if verdict is None:
         from cyclonedx.contrib.license.factories import LicenseFactory
 
         return LicenseFactory().make_from_string(value)
-    return DisjunctiveLicense(name=value)
+    return LicenseExpression(value) if verdict else DisjunctiveLicense(name=value)
 
 
 def named(value: str) -> License:
