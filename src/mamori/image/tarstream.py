@@ -69,7 +69,7 @@ def _text(raw: bytes) -> str:
 
 def _number(field: bytes, what: str, at: int) -> int:
     try:  # the common case: octal digits padded with NUL or space (int() skips surrounding whitespace)
-        return int(field.rstrip(b"\x00"), 8)
+        return int(field.strip(b"\x00 "), 8)
     except ValueError:
         pass
     if field[:1] and field[0] & 0x80:  # GNU base-256; 0xff (negative) is refused
@@ -87,7 +87,7 @@ def _number(field: bytes, what: str, at: int) -> int:
 
 def _checksum_ok(block: bytes, field: bytes, at: int) -> bool:
     try:
-        stored = int(field.rstrip(b"\x00"), 8)
+        stored = int(field.strip(b"\x00 "), 8)
     except ValueError:
         try:
             stored = _number(field, "checksum", at)
@@ -95,7 +95,8 @@ def _checksum_ok(block: bytes, field: bytes, at: int) -> bool:
             return False
     # adler32's low half is 1 + the byte sum mod 65521; a 256-byte half sums to at most 65280, so
     # two halves give the exact unsigned sum ten times faster than sum() over 512 bytes.
-    unsigned = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2 - sum(field) + 8 * 0x20
+    view = memoryview(block)
+    unsigned = (adler32(view[:256]) & 0xFFFF) + (adler32(view[256:]) & 0xFFFF) - 2 - sum(field) + 8 * 0x20
     if stored == unsigned:
         return True
     signed = sum(b - 256 if b > 127 else b for b in block) - sum(b - 256 if b > 127 else b for b in block[148:156])
@@ -167,7 +168,7 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
             raise TarFormatError(f"{what} at offset {at}")
         first = False
         try:  # the common case: octal digits padded with NUL or space (int() skips surrounding whitespace)
-            size = int(size_f.rstrip(b"\x00"), 8)
+            size = int(size_f.strip(b"\x00 "), 8)
         except ValueError:
             size = _number(size_f, "size", at)
         if flag in _EXTENDED:
@@ -196,8 +197,8 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
         if longlink is not None:
             linkname = longlink
         try:
-            mode = int(mode_f.rstrip(b"\x00"), 8)
-            uid, gid = int(uid_f.rstrip(b"\x00"), 8), int(gid_f.rstrip(b"\x00"), 8)
+            mode = int(mode_f.strip(b"\x00 "), 8)
+            uid, gid = int(uid_f.strip(b"\x00 "), 8), int(gid_f.strip(b"\x00 "), 8)
         except ValueError:
             mode, uid, gid = (_number(mode_f, "mode", at), _number(uid_f, "uid", at), _number(gid_f, "gid", at))
         sparse = flag == GNU_SPARSE

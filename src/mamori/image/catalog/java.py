@@ -6,13 +6,15 @@ Zip members are bounded in number, size and nesting depth, so a zip bomb costs n
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from mamori.image.catalog import purl
 from mamori.image.catalog.model import Package
 from mamori.image.fsview import FsView, Probe
+
+if TYPE_CHECKING:
+    import zipfile
 
 NAME = "java-archive"
 SUFFIXES = (".jar", ".war", ".ear")
@@ -67,6 +69,8 @@ def _manifest(text: str) -> dict[str, str]:
 
 
 def scan(data: bytes, inner: str = "", depth: int = 0) -> list[JavaPkg]:
+    import zipfile  # ~11 ms to import: only once an archive is found
+
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
         infos = z.infolist()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
-from email.parser import HeaderParser
 
 from mamori.image.catalog import purl
 from mamori.image.catalog.model import Package
@@ -44,6 +43,8 @@ def catalog(view: FsView) -> list[Package]:
 
 
 def _metadata(view: FsView, path: str, record: str | None) -> Package | None:
+    from email.parser import HeaderParser  # ~17 ms to import: only for images with Python packages
+
     msg = HeaderParser().parsestr(view.content[path][:1 << 20].decode("utf-8", "replace"), headersonly=True)
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
