@@ -6,8 +6,11 @@ import io
 import json
 import sqlite3
 import struct
+import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from mamori.image import load
 from mamori.image.catalog import golang, rpm
@@ -208,6 +211,29 @@ def test_go_buildinfo_of_a_debian_built_binary() -> None:
     assert info is not None
     major = info.go_version.removeprefix("go").rsplit(".", 1)[0]
     assert f"golang-{major} (= {info.go_version.removeprefix('go')}" in built
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_go_buildinfo_found_through_the_elf_section_table(tmp_path: Path, compress: bool) -> None:
+    """A real Go binary in a plain layer (read at offsets: ELF header, section table, 64 KiB) and
+    in a gzip layer give what parsing the whole file gives; an ELF with a section table but no
+    .go.buildinfo section is not a Go binary even if the magic occurs in its data."""
+    path = Path("/usr/sbin/runc")
+    if not path.exists():
+        from tests import components
+
+        components.unavailable("runc", "not installed (docker.io depends on it)")
+    data = path.read_bytes()
+    want = golang.parse(data)
+    assert want is not None and want.go_version.startswith("go1.")
+    not_go = bytearray(Path(sys.executable).resolve().read_bytes())
+    assert not_go[:4] == golang.ELF and golang.MAGIC not in not_go
+    not_go[1 << 16:(1 << 16) + 48] = go_binary("go1.20", "")[32:80]  # the magic, 16-aligned, in no section
+    oci_layout(tmp_path / "oci", [layer_tar([file("usr/bin/runc", data, mode=0o755),
+                                             file("usr/bin/fake", bytes(not_go), mode=0o755)])], compress=compress)
+    inv = load(f"oci-dir:{tmp_path / 'oci'}").inventory
+    stdlib = [p for p in inv.packages if p.type == "golang" and p.name == "stdlib"]
+    assert [(p.version, p.location) for p in stdlib] == [(want.go_version, "/usr/bin/runc")]
 
 
 def jar(entries: dict[str, bytes]) -> bytes:

@@ -327,17 +327,19 @@ def _capture(view: FsView, stream: LayerStream, m: Member, path: str, capture: C
         probes = []
     if not keep and not probes:
         return None, {}
-    data = stream.member_data(m)
     summaries: dict[str, object] = {}
+    data = stream.member_data(m) if keep or not stream.plain else None  # a stream can be read only once
     for p in probes:
         try:
-            out = p.run(path, io.BytesIO(data), len(data))
+            out = p.run(path, io.BytesIO(data) if data is not None else stream.member_file(m), m.size)
+        except ImageError:
+            raise  # the layer itself is unreadable: not the probe's business
         except Exception as exc:  # noqa: BLE001 - a probe failing on hostile content must not stop the read
             view.notes.append(f"{path}: {p.name} could not read it: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         if out is not None:
             summaries[p.name] = out
-    if keep:
+    if keep and data is not None:
         view._captured += len(data)
         return data, summaries
     return None, summaries

@@ -365,6 +365,13 @@ class LayerStream:
             raise ImageError(f"{self.what}: corrupt tar stream: the stream ends inside {m.name[:200]!r}")
         return data
 
+    def member_file(self, m: Member) -> IO[bytes]:
+        """The member just yielded as a seekable file: read lazily at its offset for a plain layer
+        in a file (a probe may need only an ELF header and one section), else from memory."""
+        if self._plain is not None:
+            return cast(IO[bytes], self._plain.region.part(m.offset_data, m.size))
+        return io.BytesIO(self.member_data(m))
+
     def _stream_error(self, exc: Exception) -> Exception:
         """Decompression and read errors as ImageError; anything else (an ImageError already, a bug) as is."""
         if isinstance(exc, (OSError, EOFError, *INFLATE_ERRORS)):

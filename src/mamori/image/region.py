@@ -42,6 +42,24 @@ class FileRegion(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
+        if base is None or base + pos < 0:
+            raise OSError(f"invalid seek ({pos}, {whence})")
+        self._pos = base + pos
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def part(self, offset: int, size: int) -> FileRegion:
+        """``size`` bytes from ``offset`` inside this region (same file, not owned), clipped to the region."""
+        offset = max(0, min(offset, self.size))
+        return FileRegion(self.fh, self.offset + offset, max(0, min(size, self.size - offset)))
+
     def pread(self, n: int, at: int) -> bytes:
         """Up to ``n`` bytes at ``at`` (relative to the region); short only at its end (or a truncated file)."""
         n = max(0, min(n, self.size - at))

@@ -5,6 +5,7 @@ Older binaries store pointers instead of inline strings; they are reported as no
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import IO
 
@@ -16,6 +17,8 @@ MAGIC = b"\xff Go buildinf:"
 ELF = b"\x7fELF"
 NAME = "go-buildinfo"
 MAX_STRING = 1 << 20
+BUILDINFO_READ = 64 * 1024  # what Go's debug/buildinfo reads from the section start
+MAX_SECTIONS = 1 << 20  # bytes of section table or section names
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +80,50 @@ def _wants(path: str, size: int, mode: int) -> bool:
 
 
 def _run(path: str, fh: IO[bytes], size: int) -> object | None:
-    if fh.read(4) != ELF:
+    head = fh.read(64)
+    if head[:4] != ELF:
         return None
-    fh.seek(0)
-    return parse(fh.read())
+    at = _section(fh, head, size, b".go.buildinfo")
+    if at is None:  # no section table (or an unreadable one): search the whole file
+        fh.seek(0)
+        return parse(fh.read())
+    if at < 0:
+        return None  # an ELF with sections but no build info: not a Go binary
+    fh.seek(at)
+    return parse(fh.read(BUILDINFO_READ))
+
+
+def _section(fh: IO[bytes], head: bytes, size: int, name: bytes) -> int | None:
+    """File offset of ELF section ``name``; -1 if absent; None if the section table cannot be used.
+
+    As Go's debug/buildinfo does, only the section start is needed: the header and the inline
+    strings (Go >= 1.18) follow it. Reading the section table instead of the whole binary keeps
+    a Go-less image's executables (30 MB in a Debian rootfs) off the read path.
+    """
+    if len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
+        return None
+    wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+    shoff, shentsize, shnum, shstrndx = (struct.unpack_from(order + "Q10xHHH", head, 0x28) if wide
+                                         else struct.unpack_from(order + "I10xHHH", head, 0x20))
+    entry = struct.Struct(order + ("IIQQQQ" if wide else "IIIIII"))
+    if not shoff or not shnum or shstrndx >= shnum or shentsize < entry.size or shnum * shentsize > MAX_SECTIONS \
+            or shoff + shnum * shentsize > size:
+        return None
+    fh.seek(shoff)
+    table = fh.read(shnum * shentsize)
+    if len(table) < shnum * shentsize:
+        return None
+    headers = [entry.unpack_from(table, i * shentsize) for i in range(shnum)]
+    _, _, _, _, str_off, str_size = headers[shstrndx]
+    if str_off + str_size > size or str_size > MAX_SECTIONS:
+        return None
+    fh.seek(str_off)
+    names = fh.read(str_size)
+    want = name + b"\0"
+    for sh_name, sh_type, _, _, offset, _length in headers:
+        if names[sh_name:sh_name + len(want)] == want and sh_type != 8 and 0 < offset < size:  # 8: SHT_NOBITS
+            return int(offset)
+    return -1
 
 
 PROBE = Probe(NAME, _wants, _run)
