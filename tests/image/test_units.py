@@ -79,3 +79,30 @@ def test_digests() -> None:
         parse("md5:" + "a" * 32)
     with pytest.raises(ImageError, match="digest mismatch"):
         verify(b"x", "sha256:" + "0" * 64, "blob")
+
+
+def test_registry_stream_reader_reassembles_any_read_sizes() -> None:
+    import os as _os
+
+    import httpx
+
+    from mamori.image.registry import _StreamReader
+
+    data = _os.urandom((3 << 20) + 12345)
+
+    class Chunks(httpx.SyncByteStream):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for i in range(0, len(data), 70_000):  # uneven network chunks
+                yield data[i:i + 70_000]
+
+    for sizes in ([1 << 20], [512, 3, 1 << 21, 7], [-1]):
+        reader = _StreamReader(httpx.Response(200, stream=Chunks()))
+        got, i = [], 0
+        while True:
+            piece = reader.read(sizes[i % len(sizes)])
+            i += 1
+            if not piece:
+                break
+            assert sizes[(i - 1) % len(sizes)] < 0 or len(piece) <= sizes[(i - 1) % len(sizes)]
+            got.append(piece)
+        assert b"".join(got) == data

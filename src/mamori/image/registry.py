@@ -41,27 +41,34 @@ class _Auth:
 
 
 class _StreamReader:
-    """A file-like view of a streaming HTTP response body."""
+    """A file-like view of a streaming HTTP response body.
+
+    Chunks are joined once per read (not appended one by one: that copied a 1 MiB read ~8 times).
+    """
 
     def __init__(self, response: httpx.Response) -> None:
         self._resp = response
-        self._it = response.iter_bytes(1 << 16)
+        self._it = response.iter_bytes(1 << 20)
         self._buf = b""
 
     def read(self, n: int = -1) -> bytes:
+        parts = [self._buf] if self._buf else []
+        have = len(self._buf)
         try:
-            while n < 0 or len(self._buf) < n:
+            while n < 0 or have < n:
                 chunk = next(self._it, None)
                 if chunk is None:
                     break
-                self._buf += chunk
+                parts.append(chunk)
+                have += len(chunk)
         except httpx.HTTPError as exc:
             raise ImageError(f"registry connection broke while reading a blob: {exc}") from None
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if n < 0 or len(data) <= n:
+            self._buf = b""
+            return data
+        self._buf = data[n:]
+        return data[:n]
 
     def readable(self) -> bool:
         return True
