@@ -75,3 +75,26 @@ def test_bad_archives(tmp_path: Path, archive: bytes) -> None:
     (tmp_path / "a.tar").write_bytes(archive)
     with pytest.raises(ImageError):
         load(f"docker-archive:{tmp_path / 'a.tar'}")
+
+
+def test_random_corruption_inside_a_docker_archive_layer(tmp_path: Path) -> None:
+    """The plain-layer fast path (pread at offsets, digest on a thread) refuses every corrupted or
+    truncated layer of a docker save archive too."""
+    from tests.image.layouts import docker_archive
+
+    rng = random.Random(9)
+    tar = layer_tar([OS, file("usr/bin/x", b"\x7fELF" + bytes(rng.randrange(256) for _ in range(5000)), 0o755)])
+    clean = tmp_path / "clean.tar"
+    docker_archive(clean, [tar])
+    raw = clean.read_bytes()
+    start = raw.index(tar[:512])  # the layer's bytes inside the archive
+    assert raw[start:start + len(tar)] == tar
+    for i in range(40):
+        data = bytearray(raw)
+        for _ in range(rng.randrange(1, 6)):
+            data[start + rng.randrange(len(tar))] ^= 1 + rng.randrange(255)
+        path = tmp_path / f"a{i}.tar"
+        path.write_bytes(bytes(data))
+        with pytest.raises(ImageError):
+            load(f"docker-archive:{path}")
+    load(f"docker-archive:{clean}")  # and the untouched archive still loads
