@@ -332,8 +332,6 @@ def _capture(view: FsView, stream: LayerStream, m: Member, path: str, capture: C
     for p in probes:
         try:
             out = p.run(path, io.BytesIO(data) if data is not None else stream.member_file(m), m.size)
-        except ImageError:
-            raise  # the layer itself is unreadable: not the probe's business
         except Exception as exc:  # noqa: BLE001 - a probe failing on hostile content must not stop the read
             view.notes.append(f"{path}: {p.name} could not read it: {type(exc).__name__}: {str(exc)[:200]}")
             continue

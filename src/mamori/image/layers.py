@@ -7,6 +7,8 @@ Speed: decompression, both digests and the tar header parsing used to run one af
 one thread. Now a reader thread reads, verifies and decompresses the blob (zlib, zstd and hashlib
 release the GIL) while the caller parses headers (``tarstream``, not ``tarfile``) from 4 MiB
 blocks it hands over through a short queue, so memory stays bounded and the two cores overlap.
+An uncompressed layer in a local file (``FileRegion``) takes another path, ``region.PlainLayer``:
+headers are read at their offsets and only a hashing thread reads every byte.
 """
 
 from __future__ import annotations
@@ -288,7 +290,7 @@ class LayerStream:
                  limits: Limits, what: str) -> None:
         self.what = what
         self._plain: PlainLayer | None = None
-        if isinstance(raw, FileRegion) and raw.pread(2, 0) != GZIP_MAGIC and raw.pread(4, 0) != ZSTD_MAGIC:
+        if isinstance(raw, FileRegion) and (magic := raw.pread(4, 0))[:2] != GZIP_MAGIC and magic != ZSTD_MAGIC:
             self._plain = _plain_layer(raw, digest, size, diff_id, limits, what)
             self.compression = "none"
             return

@@ -63,8 +63,7 @@ class Member:
 
 
 def _text(raw: bytes) -> str:
-    end = raw.find(b"\x00")
-    return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
+    return raw.partition(b"\x00")[0].decode("utf-8", "surrogateescape")
 
 
 def _number(field: bytes, what: str, at: int) -> int:
@@ -187,10 +186,10 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
             else:
                 global_pax.update(_pax_records(data, at))
             continue
-        name = name_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape")
+        name = _text(name_f)
         if magic == b"ustar\x00" and prefix_f[0]:  # POSIX ustar: name = prefix/name
-            name = prefix_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape") + "/" + name
-        linkname = link_f.partition(b"\x00")[0].decode("utf-8", "surrogateescape") if link_f[0] else ""
+            name = _text(prefix_f) + "/" + name
+        linkname = _text(link_f) if link_f[0] else ""
         fields = {**global_pax, **pax} if global_pax else pax
         if longname is not None:
             name = longname
