@@ -53,6 +53,7 @@ STRINGS = [
     "GPL-2.0-or-later WITH Nonexistent-exception", "LicenseRef-proprietary", "LicenseRef-x AND MIT",
     "MIT+", "Zlib", "zlib", "", " ", "AND", "MIT AND", "(MIT", "MIT)", "GPL-2.0+", "Artistic", "Artistic-2.0",
     "MIT and Foo", "Foo or MIT", "DocumentRef-a:LicenseRef-b", "MPL-2.0 WITH", "X11", "curl", "OpenSSL",
+    "ISC and/or LGPL-2.1+", "BSD-tcp_wrappers", "MIT/X11", "MIT OR LicenseRef-a_b", "GPL-2.0-only/MIT",
 ]
 
 
@@ -81,7 +82,8 @@ def test_debian_names_and_expressions_do_not_import_the_licensing_model() -> Non
 
     code = ("import sys; from mamori.image.licences import licence; licence('GPL-2+'); licence('public-domain'); "
             "licence('MIT'); licence('LGPL-2.1+ or BSD-3-clause'); licence('Sleepycat and BSD-3-clause'); "
-            "licence('GFDL-1.2+'); print(json.dumps('cyclonedx.spdx' in sys.modules))")
+            "licence('GFDL-1.2+'); licence('ISC and/or LGPL-2.1+'); licence('BSD-tcp_wrappers'); licence('MIT/X11'); "
+            "print(json.dumps('cyclonedx.spdx' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) is False
 
@@ -148,13 +150,28 @@ def test_generated_expressions_and_their_mutations_agree() -> None:
     assert valid > 1000  # the generator does produce valid expressions, not only names
 
 
+def test_unknown_words_with_any_character_agree() -> None:
+    """Without parentheses, a word that is no key makes a name, whatever characters it holds."""
+    import string
+
+    factory = LicenseFactory()
+    chars = [c for c in string.printable if c not in string.whitespace + "()"]
+    chars += ["\u00a9", "\u00e9", "\u2013", "\u00a0x"]
+    for c in chars:
+        for value in (f"MIT{c}X", f"{c}MIT", f"MIT{c}", f"MIT OR {c}", f"MIT {c} Apache-2.0", f"a{c}b", c, c + c,
+                      f"GPL-2.0-only OR MIT{c}", f"MIT AND {c}GPL-2.0-only", f"Apache-2.0 WITH LLVM-exception{c}",
+                      f"{c} OR MIT"):
+            assert _shape(licence(value)) == _shape(factory.make_from_string(value)), value
+
+
 def test_flat_strings_with_unknown_words_agree() -> None:
     """Debian-like strings without parentheses: keys, keywords and unknown words in any order."""
     import random
 
     doc = symbols_from_license_expression()
     known = [k for k in doc["licences"] if " " not in k][:400] + list(doc["exceptions"])[:40]  # type: ignore[index]
-    unknown = ["GPL-2+", "public-domain", "Artistic", "Expat", "Foo-1.0", "BSD-3-clause-x", "permissive"]
+    unknown = ["GPL-2+", "public-domain", "Artistic", "Expat", "Foo-1.0", "BSD-3-clause-x", "permissive", "MIT/X11",
+               "and/or", "BSD-tcp_wrappers", "a,b", "x;y", "DocumentRef-x:LicenseRef-y", "\u00a92001"]
     words = ["and", "or", "with", "AND", "OR", "WITH"]
     rnd = random.Random(5)
     factory = LicenseFactory()

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(r"[()]|[^\s()]+")
 _AND_OR = {"and", "or"}
 _KEYWORDS = {"and", "or", "with", "(", ")"}
-_WORD = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
 
 @functools.cache
@@ -61,10 +60,8 @@ def is_expression(value: str) -> bool | None:
         return None
     tokens = _TOKEN.findall(low)
     unknown = [t for t in tokens if t not in licences and t not in exceptions and t not in _KEYWORDS]
-    if unknown:  # a plain word that is no key is refused; next to parentheses boolean.py may skip it
-        if "(" in low or ")" in low:
-            return None
-        return False if any(_WORD.fullmatch(t) for t in unknown) else None
+    if unknown:  # a word that is no key is refused (any characters: "MIT/X11", "and/or", "a_b")
+        return None if "(" in low or ")" in low else False  # next to parentheses boolean.py may skip it
     pos = 0
 
     def factor() -> bool:
@@ -98,6 +95,12 @@ def is_expression(value: str) -> bool | None:
         return True
 
     return True if expr() and pos == len(tokens) else None
+
+
+def prepare() -> None:
+    """Load the id and symbol tables now (they are cached)."""
+    _ids()
+    _symbols()
 
 
 @functools.cache
