@@ -31,6 +31,22 @@ def test_cyclonedx_validates_and_lists_every_package(debian: Forms, tmp_path: Pa
     bash = next(c for c in libs if c["name"] == "bash")
     props = {p["name"]: p["value"] for p in bash["properties"]}
     assert props["mamori:layer:diff_id"] == loaded.image.config.diff_ids[0]
+    # the graph: the image needs the OS and every package, which need nothing; as register_dependency builds it
+    deps = {d["ref"]: d.get("dependsOn", []) for d in doc["dependencies"]}
+    refs = sorted(c["bom-ref"] for c in doc["components"])
+    assert sorted(deps) == sorted([*refs, "image"]) and sorted(deps.pop("image")) == refs
+    assert all(not d for d in deps.values())
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+
+    bom = Bom()
+    root = Component(name="x", type=ComponentType.CONTAINER, bom_ref="image")
+    bom.metadata.component = root
+    comps = [Component(name=r, bom_ref=r) for r in refs]
+    bom.components.update(comps)
+    bom.register_dependency(root, comps)
+    assert json.loads(JsonV1Dot6(bom).output_as_string())["dependencies"] == doc["dependencies"]
 
 
 def test_cyclonedx_rejects_what_the_schema_forbids() -> None:

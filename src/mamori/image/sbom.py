@@ -30,10 +30,27 @@ def _layer_digest(image: Image, p: Package) -> str:
     return layer.diff_id or layer.digest or ""
 
 
+def prepare(fmt: str) -> None:
+    """Import what writing ``fmt`` needs and load the licence tables, ahead of the inventory."""
+    if fmt == "cyclonedx":
+        import cyclonedx.model.bom
+        import cyclonedx.output.json  # noqa: F401
+        import packageurl  # noqa: F401
+
+        from mamori.image import licences
+
+        licences.prepare()
+    else:
+        from license_expression import get_spdx_licensing  # type: ignore[import-untyped]
+
+        get_spdx_licensing()
+
+
 def cyclonedx(image: Image, inv: Inventory) -> str:
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.dependency import Dependency
     from cyclonedx.model.license import LicenseExpression
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
@@ -49,7 +66,6 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         os_c = Component(name=inv.os.id, version=inv.os.version_id or None, type=ComponentType.OPERATING_SYSTEM,
                          bom_ref="os", description=inv.os.pretty_name or None)
         bom.components.add(os_c)
-        bom.register_dependency(root, [os_c])
     comps = []
     for i, p in enumerate(inv.packages):
         c = Component(name=p.name, version=p.version, type=ComponentType.LIBRARY, bom_ref=f"pkg-{i}",
@@ -72,7 +88,11 @@ def cyclonedx(image: Image, inv: Inventory) -> str:
         c.properties.update(props)
         comps.append(c)
     bom.components.update(comps)  # one sort, not an insertion (and its comparisons) per component
-    bom.register_dependency(root, comps)
+    # The graph register_dependency builds (the image needs every component, which need nothing), made
+    # directly: it looks up each component among the dependencies registered so far, O(n²) comparisons.
+    needed = ([os_c] if inv.os else []) + comps
+    bom.dependencies.update([Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in needed]),
+                             *(Dependency(ref=c.bom_ref) for c in needed)])
     return str(JsonV1Dot6(bom).output_as_string(indent=2))
 
 
@@ -82,7 +102,7 @@ def _spdx_id(i: int) -> str:
 
 def _license(p: Package) -> str:
     """SPDX wants a valid expression; anything we cannot vouch for is NOASSERTION."""
-    from license_expression import ExpressionError, get_spdx_licensing  # type: ignore[import-untyped]
+    from license_expression import ExpressionError, get_spdx_licensing
 
     if not p.licenses:
         return "NOASSERTION"
