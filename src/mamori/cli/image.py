@@ -40,7 +40,7 @@ def source_options(fn: F) -> F:
 
 
 def _load(ref: str, platform: str | None, ca_file: str | None, insecure: bool, username: str | None,
-          password_stdin: bool, docker_host: str | None) -> Any:
+          password_stdin: bool, docker_host: str | None, sbom_format: str | None = None) -> Any:
     import os
 
     from mamori.image import ImageError, RegistryOptions, load, parse_platform
@@ -57,10 +57,21 @@ def _load(ref: str, platform: str | None, ca_file: str | None, insecure: bool, u
     try:
         plat = parse_platform(platform) if platform else None
         return load(ref, plat, registry=RegistryOptions(ca_file=ca_file, insecure=insecure, credentials=creds),
-                    docker_host=docker_host)
+                    docker_host=docker_host, while_waiting=lambda: _prepare(sbom_format))
     except ImageError as exc:
         click.echo(f"mamori: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def _prepare(sbom_format: str | None) -> None:
+    """Imports needed once the image is read, done while a daemon prepares its save (idle time)."""
+    from mamori.image.catalog import prepare
+
+    prepare()
+    if sbom_format:
+        from mamori.image import sbom as sb
+
+        sb.prepare(sbom_format)
 
 
 @click.group("image")
@@ -77,7 +88,7 @@ def sbom(ref: str, fmt: str, output: str | None, **src: Any) -> None:
     """Write a CycloneDX 1.6 or SPDX 2.3 JSON SBOM of REF."""
     from mamori.image import sbom as sb
 
-    loaded = _load(ref, **src)
+    loaded = _load(ref, **src, sbom_format=fmt)
     text = sb.cyclonedx(loaded.image, loaded.inventory) if fmt == "cyclonedx" else \
         sb.spdx(loaded.image, loaded.inventory)
     for note in loaded.inventory.notes[:50]:
@@ -193,7 +204,7 @@ def scan_image(ref: str, fmt: str, output: str | None, fail_on: str | None, conf
         plat = parse_platform(src["platform"]) if src["platform"] else None
         loaded, contents = load_with_contents(
             ref, plat, registry=RegistryOptions(ca_file=src["ca_file"], insecure=src["insecure"], credentials=creds),
-            docker_host=src["docker_host"])
+            docker_host=src["docker_host"], while_waiting=lambda: _prepare(None))
     except ImageError as exc:
         click.echo(f"mamori: {exc}", err=True)
         sys.exit(EXIT_ERROR)

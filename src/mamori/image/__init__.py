@@ -6,6 +6,7 @@ image, its merged filesystem view and its package inventory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mamori.image.catalog import CAPTURE, Inventory, catalog
@@ -27,11 +28,11 @@ class Loaded:
 
 def load(ref: str, platform: Platform | None = None, limits: Limits | None = None,
          registry: RegistryOptions | None = None, docker_host: str | None = None,
-         extra: Capture | None = None) -> Loaded:
+         extra: Capture | None = None, while_waiting: Callable[[], None] | None = None) -> Loaded:
     """Open ``ref``, stream its layers once into a view, catalogue it; the image is closed on return.
 
     ``extra`` lets a caller (e.g. hygiene rules) keep more file contents or run more probes in the
-    same single pass over the layers.
+    same single pass over the layers. ``while_waiting``: see :func:`open_image`.
     """
     limits = limits or Limits()
     capture = CAPTURE
@@ -39,7 +40,7 @@ def load(ref: str, platform: Platform | None = None, limits: Limits | None = Non
         keep_a, keep_b = CAPTURE.keep, extra.keep
         capture = Capture(lambda p, s: keep_a(p, s) or keep_b(p, s), CAPTURE.probes + extra.probes,
                           extra.on_layer)
-    with open_image(ref, platform, limits, registry, docker_host) as image:
+    with open_image(ref, platform, limits, registry, docker_host, while_waiting) as image:
         view = image.view(capture, limits)
     return Loaded(image, view, catalog(view))
 

@@ -12,6 +12,7 @@ Only redacted fingerprints are kept - never a file's bytes or a secret's value.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -137,14 +138,15 @@ def _probes(state: _State) -> tuple[Probe, ...]:
 
 def load_with_contents(ref: str, platform: Platform | None = None, limits: Limits | None = None,
                        registry: RegistryOptions | None = None, docker_host: str | None = None,
-                       ) -> tuple[Loaded, ImageContents]:
+                       while_waiting: Callable[[], None] | None = None) -> tuple[Loaded, ImageContents]:
     """Like :func:`mamori.image.load` (one pass: view and inventory), plus the image contents."""
     state = _State()
 
     def at(index: int) -> None:
         state.layer = index
 
-    loaded = load(ref, platform, limits, registry, docker_host, extra=Capture(probes=_probes(state), on_layer=at))
+    loaded = load(ref, platform, limits, registry, docker_host, extra=Capture(probes=_probes(state), on_layer=at),
+                  while_waiting=while_waiting)
     return loaded, build_contents(loaded, state)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mamori.image.daemon import DaemonMissing, open_daemon
 from mamori.image.errors import ImageError
 from mamori.image.image import Image
@@ -11,13 +13,17 @@ from mamori.image.reference import Platform, parse_source
 
 
 def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
-               registry: RegistryOptions | None = None, docker_host: str | None = None) -> Image:
-    """``docker:``, ``docker-archive:``, ``oci-dir:``, ``registry:``, or bare (daemon, then registry)."""
+               registry: RegistryOptions | None = None, docker_host: str | None = None,
+               while_waiting: Callable[[], None] | None = None) -> Image:
+    """``docker:``, ``docker-archive:``, ``oci-dir:``, ``registry:``, or bare (daemon, then registry).
+
+    ``while_waiting``: a warm-up (imports) the daemon source runs while the daemon prepares its save.
+    """
     limits = limits or Limits()
     registry = registry or RegistryOptions()
     src = parse_source(ref)
     if src.scheme == "docker":
-        return open_daemon(src.target, platform, limits, docker_host)
+        return open_daemon(src.target, platform, limits, docker_host, while_waiting)
     if src.scheme == "docker-archive":
         from mamori.image.archive import open_archive
 
@@ -31,7 +37,7 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
 
         return open_registry(src.target, platform, limits, registry)
     try:
-        return open_daemon(src.target, platform, limits, docker_host)
+        return open_daemon(src.target, platform, limits, docker_host, while_waiting)
     except DaemonMissing as first:
         try:
             from mamori.image.registry import open_registry

@@ -15,6 +15,11 @@ def _keep(path: str, size: int) -> bool:
 CAPTURE = Capture(keep=_keep, probes=(golang.PROBE, java.PROBE))
 
 
+def prepare() -> None:
+    """Import what the catalogers import lazily (while there is time to spare: a daemon's save)."""
+    import debian.deb822  # noqa: F401
+
+
 def catalog(view: FsView) -> Inventory:
     inv = Inventory(os=osrelease.find(view))
     inv.packages += dpkg.catalog(view, inv.os)
