@@ -248,12 +248,18 @@ def _member(view: FsView, index: int, stream: LayerStream, m: Member, pending: _
     if path is None:
         return
     parent, _, base = path.rpartition("/")
-    parent = parent or "/"
-    if base == OPAQUE:
-        pending.opaque.append(parent)
-        return
     if base.startswith(WHITEOUT):
-        pending.whiteouts.append(posixpath.join(parent, base[len(WHITEOUT):]))
+        parent = parent or "/"
+        if base == OPAQUE:
+            pending.opaque.append(parent)
+        else:
+            pending.whiteouts.append(posixpath.join(parent, base[len(WHITEOUT):]))
+        return
+    if m.isreg():  # most members; the type checks below exclude each other, so their order is free
+        e = Entry(path, FILE, index, m.size, m.mode, m.uid, m.gid)
+        layer_paths[path] = e
+        data, summaries = _capture(view, stream, m, path, capture, limits)
+        pending.entries.append((e, data, summaries))
         return
     if m.isdev():
         view._refuse(index, path, "device node or FIFO", limits)
@@ -274,13 +280,7 @@ def _member(view: FsView, index: int, stream: LayerStream, m: Member, pending: _
     if m.islnk():
         _hardlink(view, index, m, path, pending, layer_paths, limits)
         return
-    if not m.isreg():
-        view._refuse(index, path, f"unsupported tar member type {m.type!r}", limits)
-        return
-    e = Entry(path, FILE, index, m.size, m.mode, m.uid, m.gid)
-    layer_paths[path] = e
-    data, summaries = _capture(view, stream, m, path, capture, limits)
-    pending.entries.append((e, data, summaries))
+    view._refuse(index, path, f"unsupported tar member type {m.type!r}", limits)
 
 
 def _hardlink(view: FsView, index: int, m: Member, path: str, pending: _Pending,

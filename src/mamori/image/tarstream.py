@@ -206,9 +206,12 @@ def members(read: Callable[[int], bytes], skip: Callable[[int], None], tell: Cal
                 name = fields["path"]
             if "linkpath" in fields:
                 linkname = fields["linkpath"]
-            size = _pax_int(fields, "size", size, at)
-            uid = _pax_int(fields, "uid", uid, at)
-            gid = _pax_int(fields, "gid", gid, at)
+            if "size" in fields:  # most records are only mtime (Python's tarfile writes one per member)
+                size = _pax_int(fields, "size", size, at)
+            if "uid" in fields:
+                uid = _pax_int(fields, "uid", uid, at)
+            if "gid" in fields:
+                gid = _pax_int(fields, "gid", gid, at)
             sparse = sparse or any(k.startswith("GNU.sparse.") for k in fields)
         extended = flag == GNU_SPARSE and block[482] != 0
         while extended:  # old GNU sparse: more sparse-map blocks follow the header
