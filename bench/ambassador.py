@@ -29,6 +29,7 @@ required, flow records written to a file. Measured from the app's side:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -99,10 +100,17 @@ uvloop.run(main())
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: the sockets stay bound until all are chosen (one at a time, the
+    kernel may hand the same port out twice, and a proxy then fails to bind while another answers)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_port(port: int, timeout: float = 20) -> None:
@@ -126,6 +134,12 @@ class Stack:
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
         return p
+
+    def check(self) -> None:
+        """Every started process still runs (a proxy that could not bind exits at once)."""
+        for p in self.procs:
+            if p.poll() is not None:
+                raise SystemExit(f"{str(p.args)[:300]} exited with {p.returncode}")
 
     def stop(self) -> None:
         for p in self.procs:
@@ -155,7 +169,7 @@ def make_certs(d: Path) -> dict[str, str]:
 
 def start_mamori(stack: Stack, c: dict[str, str], d: Path, backend: int, name: str) -> tuple[int, int]:
     """(server port, client port): the server alone is one hop, through the client it is the pair."""
-    mid, front = free_port(), free_port()
+    mid, front = free_ports(2)
     amb = [sys.executable, "-m", "mamori.cli.main", "ambassador"]
     stack.run([*amb, "server", "--listen", f"127.0.0.1:{mid}", "--target", f"127.0.0.1:{backend}",
                "--cert", c["srv_crt"], "--key", c["srv_key"], "--ca", c["ca"], "--allow-uri",
@@ -167,11 +181,12 @@ def start_mamori(stack: Stack, c: dict[str, str], d: Path, backend: int, name: s
                "--log-level", "warning", "--max-connections", "4096"])
     wait_port(mid)
     wait_port(front)
+    stack.check()
     return mid, front
 
 
 def start_stunnel(stack: Stack, exe: str, c: dict[str, str], d: Path, backend: int, name: str) -> tuple[int, int]:
-    mid, front = free_port(), free_port()
+    mid, front = free_ports(2)
     # sessionResume = no: like mamori (no tickets), every connection is a full mTLS handshake;
     # by default stunnel's client resumes with tickets and skips the certificates altogether.
     common = "foreground = yes\npid =\nsyslog = no\ndebug = 3\noutput = /dev/null\n"
@@ -187,6 +202,7 @@ def start_stunnel(stack: Stack, exe: str, c: dict[str, str], d: Path, backend: i
     stack.run([exe, str(d / f"{name}-c.conf")])
     wait_port(mid)
     wait_port(front)
+    stack.check()
     return mid, front
 
 
@@ -209,6 +225,17 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         f = fh.read().rsplit(")", 1)[1].split()
     return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def failed_flows(d: Path) -> list[str]:
+    """The reasons the ambassadors' flow logs give for connections that did not end well."""
+    out = []
+    for log in sorted(d.glob("*.jsonl")):
+        for line in log.read_text(errors="replace").splitlines():
+            flow = json.loads(line).get("mamori", {}).get("ambassador", {})
+            if flow.get("result") not in ("allowed", None):
+                out.append(f"{log.stem}: {flow.get('result')} {flow.get('reason', '')}"[:300])
+    return out[-10:]
 
 
 def recv_exact(s: socket.socket, n: int) -> bytes:
@@ -357,10 +384,11 @@ def main() -> int:
         d = Path(tmp)
         certs = make_certs(d)
         ctx = client_tls(certs)
-        echo, sink, control = free_port(), free_port(), free_port()
+        echo, sink, control = free_ports(3)
         backend = stack.run([sys.executable, "-c", BACKEND, str(echo), str(sink), str(control)])
         for p in (echo, sink, control):
             wait_port(p)
+        stack.check()
         # name -> (echo port, sink port, the app's TLS context or None, pids on the sink path)
         topo: dict[str, tuple[int, int, ssl.SSLContext | None, list[int]]] = {
             "direct": (echo, sink, None, [backend.pid])}
@@ -385,7 +413,10 @@ def main() -> int:
             rtts: dict[str, list[list[float]]] = {}
             for r in range(args.rounds):  # interleaved like the throughput rounds: a burst of load hits all
                 for name, (e, _, c, _) in topo.items():
-                    rtts.setdefault(name, []).append(latency(e, args.seconds, c))
+                    try:
+                        rtts.setdefault(name, []).append(latency(e, args.seconds, c))
+                    except ConnectionError as exc:
+                        raise SystemExit(f"{name}: {exc}; the proxies' failed flows: {failed_flows(d)}") from None
                 print(f"latency round {r + 1}: " + ", ".join(f"{n} p99 {pct(v[-1], 99) * 1e6:.0f}us"
                                                              for n, v in rtts.items()), file=sys.stderr)
             for name, (e, _, c, _) in topo.items():
