@@ -123,12 +123,22 @@ def _http(status: str, body: bytes, length: bool = True) -> bytes:
 @pytest.fixture()
 def fake(tmp_path: Path) -> Iterator[Callable[[Callable[[str], bytes]], str]]:
     made: list[Iterator[str]] = []
+    seen: list[str] = []
 
     def start(answer: Callable[[str], bytes]) -> str:
-        gen = _fake_daemon(tmp_path, answer)
+        seen.clear()
+
+        def versioned(path: str) -> bytes:
+            seen.append(path)
+            if path == "/_ping":
+                return b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK"
+            return answer(path)
+
+        gen = _fake_daemon(tmp_path, versioned)
         made.append(gen)
         return next(gen)
 
+    start.seen = seen  # type: ignore[attr-defined]  # the request paths, in order
     yield start
     for gen in made:
         next(gen, None)
@@ -139,6 +149,16 @@ def test_daemon_error_on_save_is_reported_with_its_message(fake) -> None:  # typ
                 else _http("500 Internal Server Error", b'{"message":"no space left on device"}'))
     with pytest.raises(ImageError, match=r"docker save fake/img:1 failed: the daemon answered 500: no space left"):
         open_daemon("fake/img:1", None, Limits(), host)
+    # the version the daemon names in /_ping prefixes every request (unversioned calls are deprecated)
+    assert fake.seen == ["/_ping", "/v1.41/images/fake/img:1/json", "/v1.41/images/fake/img:1/get"]
+
+
+def test_api_version_comes_from_the_environment_like_the_cli(fake, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    host = fake(lambda path: _http("404 Not Found", b'{"message":"No such image"}'))
+    monkeypatch.setenv("DOCKER_API_VERSION", "1.40")
+    with pytest.raises(DaemonMissing, match="has no image"):
+        open_daemon("fake/img:1", None, Limits(), host)
+    assert fake.seen == ["/v1.40/images/fake/img:1/json"]  # no /_ping: the environment decides
 
 
 def test_inspect_that_is_not_json_is_an_error_not_a_traceback(fake) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -78,22 +79,15 @@ def _open_unix(name: str, path: str, platform: Platform | None, limits: Limits,
     import http.client
 
     where = f"unix://{path}"
-    quoted = quote(name, safe="/:")  # as the SDK quotes path arguments
-    inspect = _connection(path)
     try:
-        try:
-            inspect.request("GET", f"/images/{quoted}/json")
-            resp = inspect.getresponse()
-            body = resp.read(MAX_INSPECT + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            raise DaemonMissing(f"cannot reach the Docker daemon at {where}: {exc}") from None
-    finally:
-        inspect.close()
-    if resp.status == 404:
+        api = _api_prefix(path)
+        status, body = _get(path, f"{api}/images/{quote(name, safe='/:')}/json")  # quoted as the SDK does
+    except (OSError, http.client.HTTPException) as exc:
+        raise DaemonMissing(f"cannot reach the Docker daemon at {where}: {exc}") from None
+    if status == 404:
         raise DaemonMissing(f"the Docker daemon has no image {name!r}")
-    if resp.status != 200 or len(body) > MAX_INSPECT:
-        raise DaemonMissing(f"the Docker daemon at {where} answered {resp.status} for image {name!r}: "
-                            f"{_message(body)}")
+    if status != 200 or len(body) > MAX_INSPECT:
+        raise DaemonMissing(f"the Docker daemon at {where} answered {status} for image {name!r}: {_message(body)}")
     try:
         attrs = json.loads(body)
     except ValueError:
@@ -106,7 +100,7 @@ def _open_unix(name: str, path: str, platform: Platform | None, limits: Limits,
     conn = _connection(path)
     try:
         try:
-            conn.request("GET", f"/images/{quote(save_as, safe='/:')}/get")
+            conn.request("GET", f"{api}/images/{quote(save_as, safe='/:')}/get")
         except OSError as exc:
             raise ImageError(f"docker save {name} failed: {exc}") from None
         if while_waiting is not None:
@@ -125,6 +119,33 @@ def _open_unix(name: str, path: str, platform: Platform | None, limits: Limits,
         spool.close()
         raise ImageError(f"docker save {name} failed: the stream ended {resp.length} bytes early")
     return _image(spool, name, tags, attrs, platform, limits)
+
+
+def _get(path: str, url: str) -> tuple[int, bytes]:
+    """Status and body (at most MAX_INSPECT + 1 bytes) of one request on its own connection."""
+    conn = _connection(path)
+    try:
+        conn.request("GET", url)
+        resp = conn.getresponse()
+        return resp.status, resp.read(MAX_INSPECT + 1)
+    finally:
+        conn.close()
+
+
+def _api_prefix(path: str) -> str:
+    """``/vX.Y`` as the docker CLI negotiates it: ``DOCKER_API_VERSION``, else the daemon's own version
+    from ``/_ping`` (requests without a version prefix are deprecated); none if the daemon names none."""
+    version = os.environ.get("DOCKER_API_VERSION", "").strip()
+    if not version:
+        conn = _connection(path)
+        try:
+            conn.request("GET", "/_ping")
+            resp = conn.getresponse()
+            resp.read(MAX_INSPECT)
+            version = (resp.getheader("Api-Version") or "").strip()
+        finally:
+            conn.close()
+    return f"/v{version}" if re.fullmatch(r"1\.\d{1,3}", version) else ""
 
 
 def _message(body: bytes) -> str:
