@@ -159,6 +159,9 @@ def test_api_version_comes_from_the_environment_like_the_cli(fake, monkeypatch) 
     with pytest.raises(DaemonMissing, match="has no image"):
         open_daemon("fake/img:1", None, Limits(), host)
     assert fake.seen == ["/v1.40/images/fake/img:1/json"]  # no /_ping: the environment decides
+    monkeypatch.setenv("DOCKER_API_VERSION", "latest")
+    with pytest.raises(ImageError, match=r"DOCKER_API_VERSION='latest' is not an API version like 1\.41"):
+        open_daemon("fake/img:1", None, Limits(), host)
 
 
 def test_inspect_that_is_not_json_is_an_error_not_a_traceback(fake) -> None:  # type: ignore[no-untyped-def]

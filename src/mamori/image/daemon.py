@@ -5,7 +5,7 @@ read as a docker save archive; nothing is unpacked.
 
 A daemon on a unix socket (the default, and what ``DOCKER_HOST=unix://...`` names) is asked over
 ``http.client`` directly; TCP daemons (TLS settings, ``DOCKER_CERT_PATH``) go through the docker
-SDK. Why: the SDK (requests, urllib3, paramiko's shims) takes 0.15 s to import before the first
+SDK. Why: the SDK (requests, urllib3) takes 0.15 s to import before the first
 request can go out, and its save call waits for the response headers. Here the request goes out
 first, and ``while_waiting`` runs while the daemon prepares the archive: Docker 20.10 writes the
 whole save to a temporary directory before it sends a byte (2.5-3.2 s for the Debian image here).
@@ -13,6 +13,7 @@ whole save to a temporary directory before it sends a byte (2.5-3.2 s for the De
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -104,7 +105,8 @@ def _open_unix(name: str, path: str, platform: Platform | None, limits: Limits,
         except OSError as exc:
             raise ImageError(f"docker save {name} failed: {exc}") from None
         if while_waiting is not None:
-            while_waiting()
+            with contextlib.suppress(Exception):  # a warm-up only: what it imports is imported again where needed
+                while_waiting()
         try:
             resp = conn.getresponse()
             if resp.status != 200:
@@ -145,7 +147,11 @@ def _api_prefix(path: str) -> str:
             version = (resp.getheader("Api-Version") or "").strip()
         finally:
             conn.close()
-    return f"/v{version}" if re.fullmatch(r"1\.\d{1,3}", version) else ""
+    if re.fullmatch(r"1\.\d{1,3}", version):
+        return f"/v{version}"
+    if version and os.environ.get("DOCKER_API_VERSION", "").strip():
+        raise ImageError(f"DOCKER_API_VERSION={version[:20]!r} is not an API version like 1.41")
+    return ""
 
 
 def _message(body: bytes) -> str:
