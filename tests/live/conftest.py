@@ -113,7 +113,10 @@ def weak() -> Iterator[Host]:
         group, passwd = _ids(root, "alice")
         yield Host(d, image, config, f"tcp://127.0.0.1:{port}", group, passwd)
     finally:
-        d.docker("rm", "-f", "hardened", check=False)
+        d.docker("rm", "-f", *CONTAINERS, check=False)  # a network still in use cannot be removed
+        # a user network's bridge outlives the daemon: left behind run after run, they use up the
+        # default address pools until `network create` fails on the machine
+        d.docker("network", "rm", "appnet", check=False)
         d.stop()
         shutil.rmtree(root, ignore_errors=True)
 
