@@ -82,6 +82,9 @@ def test_unix_socket_by_image_id_and_from_docker_host(kitchen: Forms, daemon, mo
     by_id = load(f"docker:{image_id}")
     by_tag = load(f"docker:{kitchen.tag}")
     assert by_id.image.config.digest == by_tag.image.config.digest == image_id
+    # the host is resolved as `mamori scan docker://` resolves it: a bare socket path is a unix socket too
+    monkeypatch.setenv("DOCKER_HOST", daemon.host[len("unix://"):])
+    assert load(f"docker:{kitchen.tag}").image.config.digest == image_id
 
 
 def test_missing_image_and_unreachable_daemon_are_daemon_missing(daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

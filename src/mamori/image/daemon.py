@@ -32,7 +32,6 @@ from mamori.image.reference import Platform
 if TYPE_CHECKING:
     import http.client
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT = 600.0  # the daemon may take minutes to prepare a large save; a dead socket still ends it
 MAX_INSPECT = 4 << 20  # bytes of an image inspect answer
 CHUNK = 1 << 20
@@ -49,8 +48,12 @@ def open_daemon(name: str, platform: Platform | None, limits: Limits, host: str 
     ``while_waiting`` is work that does not need the image (imports): it runs once the save is
     requested and before its first byte is read. Nothing may depend on it having run.
     """
-    url = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-    sock = url[len("unix://"):] if url.startswith("unix://") else url if url.startswith("/") else None
+    from mamori.live.endpoint import ConnectError, endpoint
+
+    try:
+        sock = endpoint(host).socket_path  # DOCKER_HOST and the default socket, as `mamori scan docker://`
+    except ConnectError:
+        sock = None  # ssh:// and other forms the SDK may know: it answers for itself
     if sock is not None:
         return _open_unix(name, sock, platform, limits, while_waiting)
     return _open_sdk(name, host, platform, limits)
