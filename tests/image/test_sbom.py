@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from mamori.image import load
-from mamori.image.sbom import cyclonedx, spdx
+from mamori.image.sbom import cyclonedx, cyclonedx_bom, spdx, write_cyclonedx
 from tests.image.conftest import Forms
 
 
@@ -47,6 +47,20 @@ def test_cyclonedx_validates_and_lists_every_package(debian: Forms, tmp_path: Pa
     bom.components.update(comps)
     bom.register_dependency(root, comps)
     assert json.loads(JsonV1Dot6(bom).output_as_string())["dependencies"] == doc["dependencies"]
+
+
+def test_cyclonedx_is_what_the_library_writer_writes(kitchen: Forms, debian: Forms) -> None:
+    """write_cyclonedx skips the writer's validate() and graph merge: the document must not change."""
+    from cyclonedx.output.json import JsonV1Dot6
+
+    for forms in (kitchen, debian):
+        loaded = load(f"oci-dir:{forms.oci}")
+        bom = cyclonedx_bom(loaded.image, loaded.inventory)
+        ours = json.loads(write_cyclonedx(bom))
+        assert ours == json.loads(JsonV1Dot6(bom).output_as_string())
+        assert list(ours)[:3] == ["$schema", "bomFormat", "specVersion"]
+        assert len(ours["components"]) == len(loaded.inventory.packages) + 1 and len(ours["dependencies"]) > 1
+        assert any("licenses" in c for c in ours["components"])
 
 
 def test_cyclonedx_rejects_what_the_schema_forbids() -> None:
