@@ -272,7 +272,36 @@ def rules_markdown(rules: list[Rule]) -> str:
 
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    cli()
+    try:
+        cli()
+    except SystemExit as exc:
+        _exit(exc.code)
+    _exit(0)
+
+
+def _exit(code: str | int | None) -> None:
+    """End the process once the command is done, without the interpreter's teardown.
+
+    Tearing down the modules an image command imports (cyclonedx-python-lib, python-debian, click)
+    takes 0.05-0.07 s, a tenth of an SBOM run. Exit handlers still run, and the standard streams
+    are flushed; if a thread that is not a daemon still runs, the interpreter's normal exit (which
+    waits for it) is kept.
+    """
+    import atexit
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said there
+            code = code or 1
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":
