@@ -6,6 +6,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mamori.cli.main import cli
@@ -42,3 +43,28 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         r = CliRunner().invoke(cli, args)
         assert r.exit_code == 2, (args, r.output)
         assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+
+
+def test_image_commands_raise_the_gc_threshold_while_they_run(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cyclic collector stays out of an image read (see GC_THRESHOLD) and is as before afterwards."""
+    import gc
+
+    import mamori.image
+    from mamori.cli.image import GC_THRESHOLD
+
+    oci_layout(tmp_path / "o", [layer_tar([file("etc/os-release", "ID=debian\nVERSION_ID=12\n")])])
+    seen: list[tuple[int, ...]] = []
+    real = mamori.image.load
+
+    def spy(*a: object, **k: object) -> object:
+        seen.append(gc.get_threshold())
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLD
+    monkeypatch.setattr(mamori.image, "load", spy)
+    r = CliRunner().invoke(cli, ["image", "sbom", f"oci-dir:{tmp_path / 'o'}"])
+    assert r.exit_code == 0, r.output
+    assert seen == [GC_THRESHOLD]
+    assert gc.get_threshold() == before

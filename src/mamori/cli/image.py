@@ -6,6 +6,7 @@ view and the inventory in one pass.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -74,9 +75,21 @@ def _prepare(sbom_format: str | None) -> None:
         sb.prepare(sbom_format)
 
 
+# Generation-0 threshold for an image command, as mypy sets for its batch runs. Reading an image
+# allocates hundreds of thousands of objects that live until the command ends (tar members, the
+# view, the SBOM model): with the default of 700, the cyclic collector ran 129 times on the Debian
+# archive's SBOM and took 0.05 s of 0.7 s while finding almost nothing (reference counting frees
+# the rest); at this threshold it does not run, and peak memory grows by 1 MiB.
+GC_THRESHOLD = (200_000, 30, 30)
+
+
 @click.group("image")
-def image() -> None:
+@click.pass_context
+def image(ctx: click.Context) -> None:
     """Read container images (registry:, docker:, docker-archive:, oci-dir:) and inventory them."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    ctx.call_on_close(lambda: gc.set_threshold(*before))
 
 
 @image.command()
