@@ -68,3 +68,16 @@ def test_image_commands_raise_the_gc_threshold_while_they_run(tmp_path: Path,
     assert r.exit_code == 0, r.output
     assert seen == [GC_THRESHOLD]
     assert gc.get_threshold() == before
+
+
+def test_sbom_the_writer_refuses_exits_2_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mamori.image import sbom
+
+    def refuse(*_: object) -> str:
+        raise sbom.SbomError("the SPDX document is not valid: [example]")
+
+    oci_layout(tmp_path / "o", [layer_tar([file("etc/os-release", "ID=debian\nVERSION_ID=12\n")])])
+    monkeypatch.setattr(sbom, "spdx", refuse)
+    out = tmp_path / "doc.json"
+    r = CliRunner().invoke(cli, ["image", "sbom", "--format", "spdx", "-o", str(out), f"oci-dir:{tmp_path / 'o'}"])
+    assert r.exit_code == 2 and "not valid: [example]" in r.output and not out.exists()

@@ -87,3 +87,35 @@ def test_spdx_validates(kitchen: Forms, debian: Forms, tmp_path: Path) -> None:
         purls = sorted(ref.locator for pkg in doc.packages for ref in pkg.external_references)
         assert purls == sorted(p.purl for p in loaded.inventory.packages)
         assert cyclonedx(loaded.image, loaded.inventory)  # both writers on the same inventory
+    # the Debian image: licences that are SPDX expressions are declared, source packages named
+    raw = json.loads(path.read_text())
+    assert raw["spdxVersion"] == "SPDX-2.3" and raw["dataLicense"] == "CC0-1.0"
+    pkgs = {p["name"]: p for p in raw["packages"]}
+    from license_expression import get_spdx_licensing
+
+    # Debian's copyright names are mostly not SPDX ("GPL-2+"): those are NOASSERTION, never invented
+    declared = [p["licenseDeclared"] for p in raw["packages"] if p["licenseDeclared"] != "NOASSERTION"]
+    assert "Zlib" in declared and any(" AND " in d for d in declared)
+    licensing = get_spdx_licensing()
+    assert all(str(licensing.parse(d, validate=True, strict=True)) == d for d in declared)
+    assert pkgs["adduser"]["licenseDeclared"] == "NOASSERTION"  # GPL-2+
+    assert pkgs["libc6"]["sourceInfo"].startswith("built from source package glibc ")
+    assert {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+            "relatedSpdxElement": "SPDXRef-Image"} in raw["relationships"]
+    from mamori.sources.sbom import parse_sbom
+
+    assert parse_sbom(raw, "doc").os == ("debian", "12")  # mamori's own reader finds the release in it
+
+
+def test_spdx_refuses_what_its_validator_refuses(kitchen: Forms) -> None:
+    """spdx-tools validates before it writes: a package whose purl is not a purl is an error, not a file."""
+    from dataclasses import replace
+
+    import pytest
+
+    from mamori.image.sbom import SbomError
+
+    loaded = load(f"oci-dir:{kitchen.oci}")
+    bad = replace(loaded.inventory, packages=[replace(loaded.inventory.packages[0], purl="not a purl")])
+    with pytest.raises(SbomError, match="not valid"):
+        spdx(loaded.image, bad)

@@ -53,6 +53,9 @@ def test_sbom_readers(tmp_path: Path) -> None:
         ("glibc", "2.36-9+deb12u1", "Debian:12"), ("jinja2", "2.10", "PyPI")]
     ts = targets_from_sbom(_w(tmp_path / "s.spdx.json", SPDX))
     assert [(t.key, t.ecosystem) for t in ts] == [("busybox", "Alpine:v3.19"), ("lodash", "npm")]
+    spdx_tools_spelling = json.loads(json.dumps(SPDX).replace("OPERATING-SYSTEM", "OPERATING_SYSTEM"))
+    ts = targets_from_sbom(_w(tmp_path / "u.spdx.json", spdx_tools_spelling))
+    assert [(t.key, t.ecosystem) for t in ts] == [("busybox", "Alpine:v3.19"), ("lodash", "npm")]
     for bad in (b"nope", b"[]", b'{"bomFormat": "Other"}'):
         (tmp_path / "b.json").write_bytes(bad)
         with pytest.raises(SbomError):

@@ -102,8 +102,12 @@ def sbom(ref: str, fmt: str, output: str | None, **src: Any) -> None:
     from mamori.image import sbom as sb
 
     loaded = _load(ref, **src, sbom_format=fmt)
-    text = sb.cyclonedx(loaded.image, loaded.inventory) if fmt == "cyclonedx" else \
-        sb.spdx(loaded.image, loaded.inventory)
+    try:
+        text = sb.cyclonedx(loaded.image, loaded.inventory) if fmt == "cyclonedx" else \
+            sb.spdx(loaded.image, loaded.inventory)
+    except sb.SbomError as exc:
+        click.echo(f"mamori: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
     for note in loaded.inventory.notes[:50]:
         click.echo(f"mamori: note: {note}", err=True)
     if loaded.view.refused:

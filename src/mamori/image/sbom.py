@@ -6,6 +6,7 @@ layer it came from (as a property / comment).
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime
@@ -44,9 +45,7 @@ def prepare(fmt: str) -> None:
 
         licences.prepare()
     else:
-        from license_expression import get_spdx_licensing  # type: ignore[import-untyped]
-
-        get_spdx_licensing()
+        import spdx_tools.spdx.writer.json.json_writer  # noqa: F401 - also builds its SPDX licensing
 
 
 SCHEMA_1_6 = "http://cyclonedx.org/schema/bom-1.6.schema.json"
@@ -126,61 +125,72 @@ def _spdx_id(i: int) -> str:
     return f"SPDXRef-Package-{i}"
 
 
-def _license(p: Package) -> str:
+def _license(p: Package) -> Any:
     """SPDX wants a valid expression; anything we cannot vouch for is NOASSERTION."""
-    from license_expression import ExpressionError, get_spdx_licensing
+    from license_expression import ExpressionError  # type: ignore[import-untyped]
+    from spdx_tools.common.spdx_licensing import spdx_licensing  # type: ignore[import-untyped] # built once
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 
     if not p.licenses:
-        return "NOASSERTION"
+        return SpdxNoAssertion()
     expr = " AND ".join(f"({x})" if " " in x else x for x in p.licenses)
     try:
-        parsed = get_spdx_licensing().parse(expr, validate=True, strict=True)
+        parsed = spdx_licensing.parse(expr, validate=True, strict=True)
     except ExpressionError:
-        return "NOASSERTION"
-    return str(parsed) if parsed is not None else "NOASSERTION"
+        return SpdxNoAssertion()
+    return parsed if parsed is not None else SpdxNoAssertion()
 
 
 def spdx(image: Image, inv: Inventory) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The SPDX 2.3 JSON document of the image, built and written by the SPDX project's spdx-tools.
+
+    Its writer validates the document first (``validate_full_spdx_document``); a document it
+    refuses is an error here, never written.
+    """
+    from spdx_tools.spdx.model.actor import Actor, ActorType
+    from spdx_tools.spdx.model.checksum import Checksum, ChecksumAlgorithm
+    from spdx_tools.spdx.model.document import CreationInfo, Document
+    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory, PackagePurpose
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
+    from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
+
+    none = SpdxNoAssertion()
     name = _image_name(image)
-    packages: list[dict[str, Any]] = [{
-        "SPDXID": "SPDXRef-Image", "name": name, "versionInfo": image.digest or image.config.digest,
-        "downloadLocation": "NOASSERTION", "filesAnalyzed": False, "primaryPackagePurpose": "CONTAINER",
-        "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION", "copyrightText": "NOASSERTION",
-    }]
+    root = SpdxPackage("SPDXRef-Image", name, none, version=image.digest or image.config.digest,
+                       files_analyzed=False, primary_package_purpose=PackagePurpose.CONTAINER,
+                       license_concluded=none, license_declared=none, copyright_text=none)
     if image.digest:
-        packages[0]["checksums"] = [{"algorithm": "SHA256", "checksumValue": image.digest.split(":", 1)[1]}]
-    rels: list[dict[str, str]] = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
-                                   "relatedSpdxElement": "SPDXRef-Image"}]
+        root.checksums = [Checksum(ChecksumAlgorithm.SHA256, image.digest.split(":", 1)[1])]
+    packages = [root]
+    rels = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Image")]
     if inv.os:
-        packages.append({"SPDXID": "SPDXRef-OperatingSystem", "name": inv.os.id,
-                         "versionInfo": inv.os.version_id or "NOASSERTION", "downloadLocation": "NOASSERTION",
-                         "filesAnalyzed": False, "primaryPackagePurpose": "OPERATING-SYSTEM",
-                         "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
-                         "copyrightText": "NOASSERTION"})
-        rels.append({"spdxElementId": "SPDXRef-Image", "relationshipType": "CONTAINS",
-                     "relatedSpdxElement": "SPDXRef-OperatingSystem"})
+        packages.append(SpdxPackage("SPDXRef-OperatingSystem", inv.os.id, none,
+                                    version=inv.os.version_id or "NOASSERTION", files_analyzed=False,
+                                    primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+                                    license_concluded=none, license_declared=none, copyright_text=none))
+        rels.append(Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "SPDXRef-OperatingSystem"))
     for i, p in enumerate(inv.packages):
         comment = f"type={p.type}; location={p.location}" + (f"; owned-by={p.owner}" if p.owner else "")
         if p.layer is not None:
             comment += f"; layer={p.layer} {_layer_digest(image, p)}"
-        pkg: dict[str, Any] = {
-            "SPDXID": _spdx_id(i), "name": p.name, "versionInfo": p.version, "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": False, "licenseConcluded": "NOASSERTION", "licenseDeclared": _license(p),
-            "copyrightText": "NOASSERTION", "comment": comment,
-            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                              "referenceLocator": p.purl}],
-        }
-        if p.source_name and p.source_name != p.name:
-            pkg["sourceInfo"] = f"built from source package {p.source_name} {p.source_version or ''}".strip()
-        packages.append(pkg)
-        rels.append({"spdxElementId": "SPDXRef-Image", "relationshipType": "CONTAINS",
-                     "relatedSpdxElement": _spdx_id(i)})
-    doc = {
-        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": name,
-        "documentNamespace": f"https://mamori.invalid/spdx/{uuid.uuid4()}",
-        "creationInfo": {"created": now, "creators": [f"Tool: {TOOL}-{__version__}"]},
-        "documentDescribes": ["SPDXRef-Image"],
-        "packages": packages, "relationships": rels,
-    }
-    return json.dumps(doc, indent=2) + "\n"
+        source = f"built from source package {p.source_name} {p.source_version or ''}".strip() \
+            if p.source_name and p.source_name != p.name else None
+        packages.append(SpdxPackage(
+            _spdx_id(i), p.name, none, version=p.version, files_analyzed=False, source_info=source,
+            license_concluded=none, license_declared=_license(p), copyright_text=none, comment=comment,
+            external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", p.purl)]))
+        rels.append(Relationship("SPDXRef-Image", RelationshipType.CONTAINS, _spdx_id(i)))
+    info = CreationInfo("SPDX-2.3", "SPDXRef-DOCUMENT", name, f"https://mamori.invalid/spdx/{uuid.uuid4()}",
+                        [Actor(ActorType.TOOL, f"{TOOL}-{__version__}")], datetime.now(UTC).replace(microsecond=0))
+    out = io.StringIO()
+    try:
+        write_document_to_stream(Document(info, packages=packages, relationships=rels), out)
+    except ValueError as exc:  # the writer's validation: a bug here, reported rather than written
+        raise SbomError(f"the SPDX document is not valid: {str(exc)[:2000]}") from None
+    return out.getvalue() + "\n"
+
+
+class SbomError(Exception):
+    """A document the format's own library refuses to write."""

@@ -4,7 +4,7 @@ Tools put the facts a vulnerability match needs in different places, so each is 
 
 * the **distro release**: a purl ``distro=`` qualifier (``debian-12``, Trivy's bare ``3.19.1`` for apk),
   else an ``operating-system`` component (CycloneDX, also inside ``metadata.component``) or an SPDX
-  package with ``primaryPackagePurpose: OPERATING-SYSTEM``;
+  package with ``primaryPackagePurpose: OPERATING-SYSTEM`` (or ``OPERATING_SYSTEM``);
 * the **source package**: Trivy's ``aquasecurity:trivy:Src*`` properties, Syft's purl ``upstream=``
   qualifier or ``syft:metadata:source*`` properties, mamori's ``mamori:package:source``, and the
   SPDX ``sourceInfo`` sentence of Trivy and mamori.
@@ -138,6 +138,10 @@ def _cyclonedx(doc: dict[str, Any], where: str) -> Sbom:
     return Sbom(where, f"CycloneDX {spec}", _one_os(os_found, notes), tuple(pkgs), tuple(notes))
 
 
+# The SPDX 2.3 text spells it OPERATING-SYSTEM; its JSON schema's enum and spdx-tools' writer OPERATING_SYSTEM
+_OS_PURPOSE = ("OPERATING-SYSTEM", "OPERATING_SYSTEM")
+
+
 def _spdx(doc: dict[str, Any], where: str) -> Sbom:
     ver = str(doc.get("spdxVersion"))
     if not re.fullmatch(r"SPDX-2\.[0-9]+", ver):
@@ -149,7 +153,7 @@ def _spdx(doc: dict[str, Any], where: str) -> Sbom:
         raise SbomError(f"{where}: more than {MAX_COMPONENTS} packages")
     notes: list[str] = []
     os_found = [_os_id(str(p.get("name")), str(p.get("versionInfo") or "")) for p in pkgs_in
-                if isinstance(p, dict) and p.get("primaryPackagePurpose") == "OPERATING-SYSTEM" and _str(p.get("name"))]
+                if isinstance(p, dict) and p.get("primaryPackagePurpose") in _OS_PURPOSE and _str(p.get("name"))]
     pkgs = []
     for p in pkgs_in:
         if not isinstance(p, dict) or not isinstance(p.get("externalRefs"), list):
