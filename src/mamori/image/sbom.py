@@ -95,11 +95,12 @@ def cyclonedx_bom(image: Image, inv: Inventory) -> Bom:
 
 
 def write_cyclonedx(bom: Bom) -> str:
-    """What the library's ``JsonV1Dot6`` writes for ``bom`` (a test compares them), at half its cost.
+    """What the library's ``JsonV1Dot6`` writes for ``bom`` (a test compares them), 20 % sooner.
 
     The writer first runs ``Bom.validate()`` (deprecated in the library) and merges the dependency
     graph, both of which re-derive, with O(n²) comparisons, the graph ``cyclonedx_bom`` builds
     whole; the model is then serialised by the library's own ``as_json``, as the writer does.
+    Debian image, medians of 15 alternating in-process runs: 0.139 s with the writer, 0.111 s here.
     """
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.schema.schema import SCHEMA_VERSIONS
